@@ -1,0 +1,161 @@
+"""One lifecycle for every runner: pytest classes, unittest.TestCase under pytest, ``python -m unittest``.
+
+pytest calls ``setup_class``/``setup_method`` (on TestCase subclasses too),
+unittest calls ``setUpClass`` and the test case itself. Each of those entry
+points leads to the same four steps, and a guard makes each step run exactly
+once however many of the entry points a runner uses. Every resource a step
+starts is pushed onto an ExitStack right after it starts, so a failure half
+way through undoes exactly what was done, in reverse, and re-raises.
+
+Like Django's ``_pre_setup``, the per-test step runs around the whole test
+case, so a subclass's own ``setUp``/``tearDown`` need not call ``super()``.
+"""
+
+from __future__ import annotations
+
+import sys
+import unittest
+from contextlib import ExitStack
+from typing import Any
+
+__all__ = ["HarnessLifecycle"]
+
+_CLASS_STACK = "_harness_class_stack"
+_TEST_STACK = "_harness_test_stack"
+
+
+class HarnessLifecycle:
+    """Base of the harness test bases; subclasses implement the two ``_harness_*_setup`` steps."""
+
+    # -- what subclasses implement ----------------------------------------------------------
+
+    @classmethod
+    def _harness_setup_class(cls, stack: ExitStack) -> None:
+        """Start class-wide resources, pushing each one's undo onto ``stack`` as it starts."""
+
+    def _harness_setup_test(self, stack: ExitStack) -> None:
+        """Start per-test resources, pushing each one's undo onto ``stack`` as it starts."""
+
+    def _harness_failure_hint(self) -> str:
+        """A line to print when the test failed (e.g. how to replay its data)."""
+        return ""
+
+    # -- the guarded steps -------------------------------------------------------------------
+
+    @classmethod
+    def _harness_enter_class(cls) -> None:
+        if _CLASS_STACK in cls.__dict__:
+            return
+        stack = ExitStack()
+        setattr(cls, _CLASS_STACK, stack)  # set first: a re-entrant call must not start twice
+        try:
+            cls._harness_setup_class(stack)
+        except BaseException:
+            delattr(cls, _CLASS_STACK)
+            stack.close()
+            raise
+
+    @classmethod
+    def _harness_exit_class(cls) -> None:
+        stack = cls.__dict__.get(_CLASS_STACK)
+        if stack is None:
+            return
+        delattr(cls, _CLASS_STACK)
+        stack.close()
+
+    def _harness_enter_test(self) -> None:
+        if self.__dict__.get(_TEST_STACK) is not None:
+            return
+        cls = type(self)
+        if _CLASS_STACK not in cls.__dict__:
+            # A runner skipped class setup (e.g. setUpClass overridden without super()): do it now.
+            cls._harness_enter_class()
+            if isinstance(self, unittest.TestCase):
+                cls.addClassCleanup(cls._harness_exit_class)
+        stack = ExitStack()
+        self.__dict__[_TEST_STACK] = stack
+        try:
+            self._harness_setup_test(stack)
+        except BaseException:
+            del self.__dict__[_TEST_STACK]
+            stack.close()
+            raise
+
+    def _harness_exit_test(self) -> None:
+        stack = self.__dict__.pop(_TEST_STACK, None)
+        if stack is not None:
+            stack.close()
+
+    # -- pytest's entry points ---------------------------------------------------------------
+
+    @classmethod
+    def setup_class(cls) -> None:
+        cls._harness_enter_class()
+
+    @classmethod
+    def teardown_class(cls) -> None:
+        cls._harness_exit_class()
+
+    def setup_method(self, method: Any = None) -> None:
+        self._harness_enter_test()
+
+    def teardown_method(self, method: Any = None) -> None:
+        self._harness_exit_test()
+
+    # -- unittest's entry points -------------------------------------------------------------
+
+    @classmethod
+    def setUpClass(cls) -> None:  # noqa: N802 - unittest's name
+        parent = getattr(super(), "setUpClass", None)
+        if parent is not None:
+            parent()
+        cls._harness_enter_class()
+
+    @classmethod
+    def tearDownClass(cls) -> None:  # noqa: N802 - unittest's name
+        try:
+            cls._harness_exit_class()
+        finally:
+            parent = getattr(super(), "tearDownClass", None)
+            if parent is not None:
+                parent()
+
+    def __call__(self, result: Any = None) -> Any:
+        """unittest runs a test by calling it: set up around the whole case (setUp included)."""
+        if not isinstance(self, unittest.TestCase):
+            raise TypeError(f"{type(self).__name__} instances are not callable")
+        method = getattr(self, self._testMethodName)
+        if getattr(type(self), "__unittest_skip__", False) or getattr(method, "__unittest_skip__", False):
+            return unittest.TestCase.__call__(self, result)
+        before = _problem_count(result)
+        try:
+            self._harness_enter_test()
+        except Exception:
+            if result is None:
+                raise
+            result.startTest(self)
+            result.addError(self, sys.exc_info())
+            result.stopTest(self)
+            return None
+        try:
+            return unittest.TestCase.__call__(self, result)
+        finally:
+            try:
+                self._harness_exit_test()
+            except Exception:
+                if result is None:
+                    raise
+                result.addError(self, sys.exc_info())
+            if before is not None and _problem_count(result) != before:
+                hint = self._harness_failure_hint()
+                if hint:
+                    print(hint, file=sys.stderr)
+
+
+def _problem_count(result: Any) -> int | None:
+    """Failures + errors recorded so far by a unittest result (None for pytest's adapter)."""
+    failures = getattr(result, "failures", None)
+    errors = getattr(result, "errors", None)
+    if not isinstance(failures, list) or not isinstance(errors, list):
+        return None
+    return len(failures) + len(errors)

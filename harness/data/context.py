@@ -1,0 +1,54 @@
+"""The test that is running now: its session, its TestDataManager and its seed.
+
+Set by the bases (and the ``db_session`` fixture) for the duration of one test,
+so that factories bind to the current test's session without any class state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from harness.data.manager import TestDataManager
+from harness.errors import HarnessError
+
+__all__ = ["CurrentTest", "activate", "current_test", "current_test_or_none", "deactivate"]
+
+
+@dataclass(frozen=True)
+class CurrentTest:
+    """What a factory needs from the running test."""
+
+    test_id: str
+    session: Session
+    data: TestDataManager
+    seed: int
+
+
+_stack: list[CurrentTest] = []
+
+
+def activate(current: CurrentTest) -> None:
+    _stack.append(current)
+
+
+def deactivate(current: CurrentTest) -> None:
+    if current in _stack:
+        _stack.remove(current)
+
+
+def current_test() -> CurrentTest:
+    """The running harness test; raises :class:`HarnessError` outside one."""
+    if not _stack:
+        raise HarnessError(
+            "No harness test is running, so there is no session to create rows in. Use factories inside a "
+            "test of a DatabaseTestBase subclass or one that uses the db_session fixture, or pass "
+            "session=... to Factory.create()."
+        )
+    return _stack[-1]
+
+
+def current_test_or_none() -> CurrentTest | None:
+    """The running harness test, or ``None``."""
+    return _stack[-1] if _stack else None

@@ -1,0 +1,256 @@
+"""TestDataManager: create and track test rows, then delete exactly those rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Table, delete, event, inspect, tuple_
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, NoInspectionAvailable
+from sqlalchemy.orm import Mapper, Session
+from sqlalchemy.sql.ddl import sort_tables_and_constraints
+
+from harness.config import get_config
+from harness.data.safety import check_cleanup_target
+from harness.errors import ConfigError, DataCleanupError
+
+__all__ = ["TestDataManager", "TrackedRow"]
+
+BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class TrackedRow:
+    """A row known by table and primary key (from :meth:`TestDataManager.track_row`)."""
+
+    table: Table
+    pk: tuple[Any, ...]
+
+
+def _as_table(table_or_model: Any) -> Table:
+    if isinstance(table_or_model, Table):
+        return table_or_model
+    try:
+        mapper = inspect(table_or_model)
+    except NoInspectionAvailable:
+        raise ConfigError(f"{table_or_model!r} is neither a Table nor a mapped class.") from None
+    if not isinstance(mapper, Mapper) or not isinstance(mapper.local_table, Table):
+        raise ConfigError(f"{table_or_model!r} is neither a Table nor a mapped class.")
+    return mapper.local_table
+
+
+def _pk_tuple(table: Table, pk: Any) -> tuple[Any, ...]:
+    columns = list(table.primary_key.columns)
+    if not columns:
+        raise ConfigError(f"Table {table.name!r} has no primary key, so its rows cannot be tracked.")
+    if isinstance(pk, dict):
+        missing = [column.name for column in columns if column.name not in pk]
+        if missing:
+            raise ConfigError(f"track_row({table.name!r}, ...): primary key value missing for {missing}.")
+        return tuple(pk[column.name] for column in columns)
+    values = tuple(pk) if isinstance(pk, (tuple, list)) else (pk,)
+    if len(values) != len(columns):
+        raise ConfigError(
+            f"track_row({table.name!r}, {pk!r}): the primary key has {len(columns)} column(s) "
+            f"({', '.join(column.name for column in columns)}), got {len(values)} value(s)."
+        )
+    return values
+
+
+class TestDataManager:
+    """Creates rows, remembers them, and deletes exactly them (children before parents).
+
+    Bound to an engine or connection, :meth:`create` commits each row; bound
+    to a session it adds and flushes through that session. :meth:`cleanup`
+    deletes every tracked row in reverse foreign-key order, one batched DELETE
+    per table, tolerates rows already gone, is idempotent and returns the count::
+
+        with TestDataManager(engine) as data:
+            user = data.create(User, name="ada")
+            data.create(Order, user_id=user.id, total=10)
+        # both rows are gone here
+
+    Cleanup refuses (``UnsafeTargetError``) a database that is not local, not
+    created by harness and not allowed by ``HARNESS_ALLOW_CLEANUP``.
+    """
+
+    __test__ = False  # a helper, not a test class
+
+    def __init__(self, target: Engine | Connection | Session, *, allow_unsafe_target: bool = False) -> None:
+        if not isinstance(target, (Engine, Connection, Session)):
+            raise ConfigError(
+                f"TestDataManager needs an Engine, Connection or Session, got {type(target).__name__}."
+            )
+        self.target = target
+        self.allow_unsafe_target = allow_unsafe_target
+        self.created: list[Any] = []
+        self._seen: set[int] = set()
+        self._watched: list[tuple[Session, Any]] = []
+
+    # -- creating and tracking ------------------------------------------------------------
+
+    def create(self, model: Any, **values: Any) -> Any:
+        """Insert one row of ``model`` (a mapped class or a Table) and track it; return it.
+
+        For a mapped class the instance is returned; for a Table, its primary key tuple.
+        """
+        if isinstance(model, Table):
+            return self._insert_row(model, values)
+        instance = model(**values)
+        if isinstance(self.target, Session):
+            self.target.add(instance)
+            self.target.flush([instance])
+        else:
+            with Session(self.target, expire_on_commit=False) as session:
+                session.add(instance)
+                session.commit()
+        return self.track(instance)
+
+    def _insert_row(self, table: Table, values: dict[str, Any]) -> tuple[Any, ...]:
+        statement = table.insert().values(**values).returning(*table.primary_key.columns)
+        if isinstance(self.target, Session):
+            pk = tuple(self.target.execute(statement).one())
+        elif isinstance(self.target, Connection):
+            pk = tuple(self.target.execute(statement).one())
+        else:
+            with self.target.begin() as connection:
+                pk = tuple(connection.execute(statement).one())
+        self.track_row(table, pk)
+        return pk
+
+    def track(self, instance: Any) -> Any:
+        """Remember an ORM instance (its primary key is read at cleanup); returns it."""
+        try:
+            inspect(instance)
+        except NoInspectionAvailable:
+            raise ConfigError(
+                f"track() takes an ORM instance, got {type(instance).__name__}; use track_row(table, pk) for rows."
+            ) from None
+        if id(instance) not in self._seen:
+            self._seen.add(id(instance))
+            self.created.append(instance)
+        return instance
+
+    def track_row(self, table: Any, pk: Any) -> TrackedRow:
+        """Remember a row by table (Table or mapped class) and primary key (value, tuple or dict)."""
+        resolved = _as_table(table)
+        row = TrackedRow(resolved, _pk_tuple(resolved, pk))
+        self.created.append(row)
+        return row
+
+    def watch(self, session: Session) -> Session:
+        """Track every ORM insert flushed through ``session`` from now on; returns it."""
+
+        def _after_flush(flushed: Session, _context: Any) -> None:
+            for instance in list(flushed.new):
+                self.track(instance)
+
+        event.listen(session, "after_flush", _after_flush)
+        self._watched.append((session, _after_flush))
+        return session
+
+    # -- cleanup --------------------------------------------------------------------------
+
+    def _rows_by_table(self) -> dict[Table, list[tuple[Any, ...]]]:
+        rows: dict[Table, list[tuple[Any, ...]]] = {}
+        seen: set[tuple[str, tuple[Any, ...]]] = set()
+
+        def add(table: Table, pk: tuple[Any, ...]) -> None:
+            key = (table.fullname, pk)
+            if key not in seen:
+                seen.add(key)
+                rows.setdefault(table, []).append(pk)
+
+        for entry in self.created:
+            if isinstance(entry, TrackedRow):
+                add(entry.table, entry.pk)
+                continue
+            state = inspect(entry)
+            if state.identity is None:
+                continue  # never flushed: nothing reached the database
+            for table in state.mapper.tables:
+                if isinstance(table, Table):
+                    add(table, tuple(state.identity))
+        return rows
+
+    def _ordered(self, tables: Iterable[Table]) -> list[Table]:
+        # Parents first, by foreign keys among the tracked tables; reversed for deleting.
+        ordered = [table for table, _ in sort_tables_and_constraints(list(tables)) if table is not None]
+        return list(reversed(ordered))
+
+    def cleanup(self) -> int:
+        """Delete every tracked row (children first, batched per table); return how many were deleted.
+
+        A bound session's open transaction is rolled back first: uncommitted work needs no deleting.
+        """
+        for session, listener in self._watched:
+            if event.contains(session, "after_flush", listener):
+                event.remove(session, "after_flush", listener)
+        self._watched.clear()
+        rows = self._rows_by_table()
+        if not rows:
+            self.created.clear()
+            self._seen.clear()
+            return 0
+        bind = self.target
+        if isinstance(bind, Session):
+            bind.rollback()
+        engine_or_connection = bind.get_bind() if isinstance(bind, Session) else bind
+        check_cleanup_target(
+            engine_or_connection.engine.url,
+            allowed=get_config().allow_cleanup,
+            allow_unsafe_target=self.allow_unsafe_target,
+        )
+        deleted = self._delete(bind, rows)
+        self.created.clear()
+        self._seen.clear()
+        return deleted
+
+    def _delete(self, bind: Engine | Connection | Session, rows: dict[Table, list[tuple[Any, ...]]]) -> int:
+        order = self._ordered(rows)
+        if isinstance(bind, Session):
+            count = self._delete_through(bind, order, rows)
+            bind.commit()
+            return count
+        if isinstance(bind, Connection):
+            if bind.in_transaction():
+                with bind.begin_nested():
+                    return self._delete_through(bind, order, rows)
+            with bind.begin():
+                return self._delete_through(bind, order, rows)
+        with bind.begin() as connection:
+            return self._delete_through(connection, order, rows)
+
+    def _delete_through(
+        self, executor: Connection | Session, order: Sequence[Table], rows: dict[Table, list[tuple[Any, ...]]]
+    ) -> int:
+        count = 0
+        for table in order:
+            columns = list(table.primary_key.columns)
+            keys = rows[table]
+            for start in range(0, len(keys), BATCH_SIZE):
+                batch = keys[start : start + BATCH_SIZE]
+                if len(columns) == 1:
+                    condition = columns[0].in_([key[0] for key in batch])
+                else:
+                    condition = tuple_(*columns).in_(batch)
+                try:
+                    result = executor.execute(delete(table).where(condition))
+                except DBAPIError as exc:
+                    raise DataCleanupError(
+                        f"Could not delete tracked rows from {table.fullname!r}: {exc.orig}. Rows that were not "
+                        "tracked probably still reference them: track those too (data.track(), data.watch("
+                        "session)) or use isolation = 'truncate'. Nothing was deleted."
+                    ) from exc
+                count += max(result.rowcount, 0)  # type: ignore[attr-defined]
+        return count
+
+    def __enter__(self) -> TestDataManager:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.cleanup()

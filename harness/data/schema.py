@@ -1,0 +1,193 @@
+"""Test databases: built once per (server, schema, worker), shared by the classes that use that schema.
+
+Creating a database costs ~230 ms, so a schema's database is made the first
+time a class asks for it and reused by every later class with the same tables
+(compared by their DDL, so classes that declare equal models in
+``setup_models`` share too). A class that asks for a fresh database gets a
+``CREATE DATABASE ... TEMPLATE`` clone of it, dropped after the class.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from harness._optional import require
+from harness.errors import ConfigError
+from harness.providers.rundir import current_run
+from harness.services.base import Endpoint
+from harness.services.postgres import SERVICE as POSTGRES
+from harness.services.postgres import sqlalchemy_url
+
+__all__ = [
+    "DATABASE_PREFIX",
+    "TestDatabase",
+    "fresh_clone",
+    "schema_fingerprint",
+    "shared_database",
+    "sqlite_database",
+]
+
+DATABASE_PREFIX = "harness_"
+
+
+@dataclass
+class TestDatabase:
+    """A database harness made for tests, and the engine that reaches it."""
+
+    __test__ = False  # not a test class, whatever pytest's naming rules say
+
+    name: str
+    url: str = field(repr=False)
+    engine: Engine
+    endpoint: Endpoint | None = None
+    created_by_harness: bool = True
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def schema_fingerprint(metadata: MetaData | None, migrations: str | None) -> str:
+    """A digest of what would be built: the DDL of ``metadata``, or the migrations' location."""
+    digest = hashlib.sha256()
+    if migrations is not None:
+        digest.update(f"alembic:{Path(migrations).resolve()}".encode())
+    elif metadata is not None:
+        from sqlalchemy.dialects import postgresql
+
+        dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+        for table in sorted(metadata.tables.values(), key=lambda t: t.fullname):
+            digest.update(str(CreateTable(table).compile(dialect=dialect)).encode())
+            for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                digest.update(str(CreateIndex(index).compile(dialect=dialect)).encode())
+    return digest.hexdigest()[:10]
+
+
+_lock = threading.Lock()
+_shared: dict[tuple[str, str, str], TestDatabase] = {}
+
+
+def _build_schema(database: TestDatabase, metadata: MetaData | None, migrations: str | None) -> None:
+    if migrations is not None:
+        upgrade_head(migrations, database)
+    elif metadata is not None:
+        metadata.create_all(database.engine)
+
+
+def upgrade_head(alembic_ini: str, database: TestDatabase) -> None:
+    """Run ``alembic upgrade head`` from ``alembic_ini`` against ``database``."""
+    path = Path(alembic_ini)
+    if not path.is_file():
+        raise ConfigError(f"migrations = {alembic_ini!r}: no such alembic.ini; give the path to your alembic.ini.")
+    alembic_config = require("alembic.config", extra="migrations", purpose="migrations = ...")
+    alembic_command = require("alembic.command", extra="migrations", purpose="migrations = ...")
+    config = alembic_config.Config(str(path))
+    config.set_main_option("sqlalchemy.url", database.url.replace("%", "%%"))
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        alembic_command.upgrade(config, "head")
+
+
+def shared_database(
+    endpoint: Endpoint, *, metadata: MetaData | None = None, migrations: str | None = None
+) -> TestDatabase:
+    """The database holding this schema on ``endpoint`` for this worker, built on first use."""
+    run = current_run()
+    fingerprint = schema_fingerprint(metadata, migrations)
+    key = (endpoint.url, fingerprint, run.worker)
+    with _lock:
+        database = _shared.get(key)
+        if database is None:
+            name = f"{DATABASE_PREFIX}{run.token}_{run.worker}_{fingerprint}".lower()
+            POSTGRES.create_database(endpoint, name)
+            database = _engine_for(endpoint, name)
+            try:
+                _build_schema(database, metadata, migrations)
+            except BaseException:
+                _drop(database)
+                raise
+            _shared[key] = database
+            _register_exit()
+        return database
+
+
+def fresh_clone(template: TestDatabase, *, suffix: str) -> TestDatabase:
+    """A new database copied from ``template`` (``CREATE DATABASE ... TEMPLATE``); drop it with :func:`drop`."""
+    assert template.endpoint is not None
+    name = f"{template.name}_{suffix}"[:63]
+    # A template must have no other sessions: close the idle pooled connections first.
+    template.engine.dispose()
+    POSTGRES.create_database(template.endpoint, name, template=template.name)
+    return _engine_for(template.endpoint, name)
+
+
+def drop(database: TestDatabase) -> None:
+    """Dispose the engine and drop the database (when harness created it)."""
+    _drop(database)
+
+
+def _engine_for(endpoint: Endpoint, name: str) -> TestDatabase:
+    url = sqlalchemy_url(endpoint, name)
+    engine = create_engine(url, pool_size=5, max_overflow=10)
+    return TestDatabase(name=name, url=url, engine=engine, endpoint=endpoint)
+
+
+def _drop(database: TestDatabase) -> None:
+    database.dispose()
+    if database.endpoint is not None and database.created_by_harness:
+        POSTGRES.drop_database(database.endpoint, database.name)
+
+
+_exit_registered = False
+
+
+def _register_exit() -> None:
+    global _exit_registered
+    if not _exit_registered:
+        _exit_registered = True
+        atexit.register(drop_shared_databases)
+
+
+def drop_shared_databases() -> None:
+    """End of run: close every engine; drop the databases on servers harness does not own.
+
+    A server harness started is thrown away whole, so its databases need no drop.
+    """
+    with _lock:
+        for database in _shared.values():
+            if database.endpoint is not None and not database.endpoint.owned:
+                _drop(database)
+            else:
+                database.dispose()
+        _shared.clear()
+
+
+def sqlite_database(metadata: MetaData | None, *, name: str = "memory") -> TestDatabase:
+    """A private in-memory SQLite database (one connection shared by all), tables created."""
+    engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    _enable_sqlite_savepoints(engine)
+    database = TestDatabase(name=name, url="sqlite://", engine=engine, created_by_harness=True)
+    if metadata is not None:
+        metadata.create_all(engine)
+    return database
+
+
+def _enable_sqlite_savepoints(engine: Engine) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT; let SQLAlchemy emit BEGIN itself.
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")

@@ -1,0 +1,73 @@
+"""The exceptions harness raises, all under one root.
+
+::
+
+    HarnessError                    anything harness raises on purpose
+    +-- ConfigError (ValueError)    a bad option, class attribute or environment value
+    +-- ServiceUnavailable          no provider could give a service, or its address does not answer
+    |   +-- ServiceStartError       a server was started but never became ready (log tail attached)
+    +-- UnsafeTargetError           a cleanup aimed at a database that does not look like a test database
+    +-- IsolationError              a test broke the isolation harness gives it (e.g. ended the class transaction)
+    +-- DataCleanupError            tracked rows could not be deleted (e.g. untracked rows still reference them)
+
+Every message says what failed, where, and what to do about it; none carries a password.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+__all__ = [
+    "ConfigError",
+    "DataCleanupError",
+    "HarnessError",
+    "IsolationError",
+    "ServiceStartError",
+    "ServiceUnavailable",
+    "UnsafeTargetError",
+    "did_you_mean",
+]
+
+
+class HarnessError(Exception):
+    """Root of every exception harness raises on purpose."""
+
+
+class ConfigError(HarnessError, ValueError):
+    """A configuration value, class attribute or option is invalid.
+
+    The message names the setting, where it came from, and the valid values.
+    """
+
+
+class ServiceUnavailable(HarnessError):
+    """A service could not be provided: nothing to start it with, or its address does not answer."""
+
+
+class ServiceStartError(ServiceUnavailable):
+    """A server process or container was started but did not become ready in time.
+
+    The server's log tail is part of the message.
+    """
+
+
+class UnsafeTargetError(HarnessError):
+    """A cleanup was aimed at a database that is not local, not created by harness and not allowed.
+
+    Raised before anything is deleted.
+    """
+
+
+class IsolationError(HarnessError):
+    """A test did something that defeats the isolation harness provides."""
+
+
+class DataCleanupError(HarnessError):
+    """Tracked rows could not be deleted; the message names the table and the cause."""
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """Return ``" Did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
+    close = difflib.get_close_matches(str(value), list(choices), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""

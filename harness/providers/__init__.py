@@ -1,0 +1,1 @@
+"""How a service comes to run: local child processes, docker containers, or an external URL."""

@@ -1,0 +1,117 @@
+"""The docker provider: the service's official image through testcontainers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from harness._optional import require
+from harness.config import IntegrationTestConfig
+from harness.errors import ServiceStartError, ServiceUnavailable
+from harness.providers.rundir import CONTAINER_FILE, Run
+from harness.services.base import Endpoint, Service
+
+__all__ = ["DockerProvider", "docker_available"]
+
+POLL_SECONDS = 0.1
+
+
+def docker_available() -> tuple[bool, str]:
+    """Whether a Docker daemon answers a ping, and if not, why."""
+    try:
+        docker = require("docker", extra="docker", purpose="The docker provider")
+    except ServiceUnavailable as exc:
+        return False, str(exc)
+    try:
+        client = docker.from_env(timeout=3)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except docker.errors.DockerException as exc:
+        return False, f"no Docker daemon answered ({exc})"
+    return True, "a Docker daemon answered"
+
+
+class DockerProvider:
+    """Run ``service`` in a container; ``start()`` waits for a real answer, ``stop()`` removes it.
+
+    >>> from harness.config import get_config
+    >>> from harness.providers.rundir import current_run
+    >>> from harness.services.postgres import SERVICE
+    >>> provider = DockerProvider(SERVICE, get_config(), current_run())
+    """
+
+    name = "docker"
+
+    def __init__(self, service: Service, config: IntegrationTestConfig, run: Run) -> None:
+        self.service = service
+        self.config = config
+        self.run = run
+        self.container: Any = None
+        self.endpoint: Endpoint | None = None
+        self.workdir: Path | None = None
+
+    def start(self) -> Endpoint:
+        available, reason = docker_available()
+        if not available:
+            raise ServiceUnavailable(
+                f"The docker provider cannot start {self.service.name}: {reason}. "
+                f"To fix: {getattr(self.service, 'docker_hint', 'start a Docker daemon')}."
+            )
+        self.workdir = self.run.ensure() / f"{self.service.name}-docker-{uuid.uuid4().hex[:8]}"
+        self.workdir.mkdir(mode=0o700)
+        try:
+            self.container = self.service.docker_container(self.config)
+            self.container.start()
+            container_id = self.container.get_wrapped_container().id
+            (self.workdir / CONTAINER_FILE).write_text(json.dumps({"id": container_id}))
+            self.endpoint = self.service.docker_endpoint(self.container)
+            self._wait_ready(self.endpoint)
+        except BaseException:
+            self.stop()
+            raise
+        return self.endpoint
+
+    def _wait_ready(self, endpoint: Endpoint) -> None:
+        deadline = time.monotonic() + self.config.startup_timeout
+        while True:
+            try:
+                self.service.probe(endpoint, timeout=min(2.0, max(deadline - time.monotonic(), 0.1)))
+                return
+            except ServiceUnavailable as exc:
+                if time.monotonic() >= deadline:
+                    raise ServiceStartError(
+                        f"{self.service.name} container on {endpoint.address} did "
+                        f"not answer within {self.config.startup_timeout:g}s: {exc}. Container log:\n{self.logs()}"
+                    ) from exc
+                time.sleep(POLL_SECONDS)
+
+    def stop(self) -> None:
+        """Remove the container and its record; safe twice."""
+        if self.container is not None:
+            container, self.container = self.container, None
+            container.stop()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+        self.endpoint = None
+
+    def is_ready(self) -> bool:
+        if self.endpoint is None:
+            return False
+        try:
+            self.service.probe(self.endpoint, timeout=2.0)
+        except ServiceUnavailable:
+            return False
+        return True
+
+    def logs(self) -> str:
+        if self.container is None:
+            return ""
+        stdout, stderr = self.container.get_logs()
+        return (stdout + stderr).decode(errors="replace")[-3000:]

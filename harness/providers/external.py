@@ -1,0 +1,52 @@
+"""The external provider: a server someone else runs, given by URL."""
+
+from __future__ import annotations
+
+from harness.errors import ServiceUnavailable
+from harness.services.base import Endpoint, Service
+
+__all__ = ["ExternalProvider"]
+
+
+class ExternalProvider:
+    """Use the server at ``url``; checks it answers, never starts or stops anything.
+
+    >>> from harness.services.postgres import SERVICE
+    >>> provider = ExternalProvider(SERVICE, "postgresql://app:secret@db.internal:5432/app", timeout=5)
+    """
+
+    name = "external"
+
+    def __init__(self, service: Service, url: str, *, timeout: float) -> None:
+        self.service = service
+        self.url = url
+        self.timeout = timeout
+        self.endpoint: Endpoint | None = None
+
+    def start(self) -> Endpoint:
+        endpoint = self.service.external_endpoint(self.url)
+        try:
+            self.service.probe(endpoint, timeout=self.timeout)
+        except ServiceUnavailable as exc:
+            raise ServiceUnavailable(
+                f"{self.service.name} at {endpoint.address} ({endpoint.display_url}) did not answer within "
+                f"{self.timeout:g}s: {exc}. Check the address and credentials in "
+                f"HARNESS_{self.service.name.upper()}_URL, or unset it to let harness start a server."
+            ) from exc
+        self.endpoint = endpoint
+        return endpoint
+
+    def stop(self) -> None:
+        self.endpoint = None
+
+    def is_ready(self) -> bool:
+        if self.endpoint is None:
+            return False
+        try:
+            self.service.probe(self.endpoint, timeout=self.timeout)
+        except ServiceUnavailable:
+            return False
+        return True
+
+    def logs(self) -> str:
+        return ""

@@ -1,0 +1,174 @@
+"""The local provider: a real server binary as a child process on 127.0.0.1.
+
+Each server gets an ephemeral port, a private work directory inside the run
+directory (so the reaper finds and removes it), its output in ``server.log``,
+and a ``process.json`` written the moment it is spawned, before any wait.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from harness.config import IntegrationTestConfig
+from harness.errors import ServiceStartError, ServiceUnavailable
+from harness.providers.osuser import chown_top
+from harness.providers.rundir import PROCESS_FILE, Run, process_start_time, terminate_process
+from harness.services.base import Endpoint, LocalLaunch, Service
+
+__all__ = ["LocalProvider", "free_port"]
+
+PORT_ATTEMPTS = 3
+POLL_SECONDS = 0.01
+LOG_TAIL_CHARS = 3000
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """An ephemeral TCP port nobody listens on right now (bind to 0, read, release)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalProvider:
+    """Start ``service``'s binary under ``run``'s directory; ``start()`` waits for a real answer.
+
+    >>> from harness.config import get_config
+    >>> from harness.providers.rundir import current_run
+    >>> from harness.services.postgres import SERVICE
+    >>> provider = LocalProvider(SERVICE, get_config(), current_run())
+    >>> endpoint = provider.start()   # doctest: +SKIP
+    >>> provider.stop()
+    """
+
+    name = "local"
+
+    def __init__(self, service: Service, config: IntegrationTestConfig, run: Run) -> None:
+        self.service = service
+        self.config = config
+        self.run = run
+        self.workdir: Path | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.launch: LocalLaunch | None = None
+
+    def start(self) -> Endpoint:
+        binary = self.service.find_local_binary(self.config)
+        if binary is None:
+            tried = "; ".join(self.service.local_candidates(self.config))
+            raise ServiceUnavailable(
+                f"No local {self.service.name} binary found (tried: {tried}). To fix: {self.service.install_hint}."
+            )
+        deadline = time.monotonic() + self.config.startup_timeout
+        for attempt in range(PORT_ATTEMPTS):
+            self.workdir = self.run.ensure() / f"{self.service.name}-{uuid.uuid4().hex[:8]}"
+            self.workdir.mkdir(mode=0o700)
+            try:
+                launch = self.service.prepare_local(self.config, binary, self.workdir, free_port())
+                self._spawn(launch)
+                return self._wait_ready(launch, deadline)
+            except _PortTaken:
+                self.stop()
+                if attempt == PORT_ATTEMPTS - 1:
+                    raise ServiceStartError(
+                        f"{self.service.name}: {PORT_ATTEMPTS} ephemeral ports were taken before the server "
+                        "could bind them; the machine may be short of ports."
+                    ) from None
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
+
+    def _spawn(self, launch: LocalLaunch) -> None:
+        assert self.workdir is not None
+        if launch.os_user is not None:
+            # The server creates its socket and lock files here; prepare_local owns what is inside.
+            chown_top(self.workdir, launch.os_user)
+        log_path = launch.log_path or self.workdir / "server.log"
+        self.launch = launch
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                launch.command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # own process group: killed as a group, untouched by Ctrl-C
+                env={**os.environ, **launch.env},
+                user=launch.os_user,
+                cwd=self.workdir,
+            )
+        record = {
+            "pid": self.process.pid,
+            "signal": int(launch.stop_signal),
+            "started": process_start_time(self.process.pid),
+            "service": self.service.name,
+        }
+        (self.workdir / PROCESS_FILE).write_text(json.dumps(record))
+        launch.log_path = log_path
+
+    def _wait_ready(self, launch: LocalLaunch, deadline: float) -> Endpoint:
+        assert self.process is not None
+        last_error = "no answer yet"
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                log = self.logs()
+                if "already in use" in log:
+                    raise _PortTaken()
+                raise ServiceStartError(
+                    f"{self.service.name} ({launch.command[0]}) exited with code {code} before it was ready. "
+                    f"Server log ({launch.log_path}):\n{log}"
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ServiceStartError(
+                    f"{self.service.name} on {launch.endpoint.address} did not answer within "
+                    f"{self.config.startup_timeout:g}s (last error: {last_error}); raise HARNESS_STARTUP_TIMEOUT "
+                    f"on a slow machine. Server log ({launch.log_path}):\n{self.logs()}"
+                )
+            try:
+                self.service.probe(launch.endpoint, timeout=min(remaining, 2.0))
+            except ServiceUnavailable as exc:
+                last_error = str(exc)
+                time.sleep(POLL_SECONDS)
+                continue
+            return launch.endpoint
+
+    def stop(self) -> None:
+        """Stop the server (its whole process group) and delete its directory; safe twice."""
+        if self.process is not None:
+            assert self.launch is not None
+            terminate_process(self.process.pid, stop_signal=self.launch.stop_signal)
+            self.process.wait()
+            self.process = None
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+    def is_ready(self) -> bool:
+        if self.process is None or self.process.poll() is not None or self.launch is None:
+            return False
+        try:
+            self.service.probe(self.launch.endpoint, timeout=2.0)
+        except ServiceUnavailable:
+            return False
+        return True
+
+    def logs(self) -> str:
+        """The tail of the server's log."""
+        if self.launch is None or self.launch.log_path is None:
+            return ""
+        try:
+            text = self.launch.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return text[-LOG_TAIL_CHARS:]
+
+
+class _PortTaken(Exception):
+    """The ephemeral port was grabbed by someone else between choosing and binding it."""

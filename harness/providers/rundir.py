@@ -1,0 +1,235 @@
+"""The run directory: one per test run, shared by its xdist workers, reaped when its owner dies.
+
+A run is owned by the process that started it: the test runner, or for a
+pytest-xdist worker its controller (the worker's parent). Everything a run
+starts lives under ``<tmp>/harness-<uid>/run-<owner pid>-<owner start time>/``:
+one work directory per server (with a ``process.json`` saying how to kill it),
+one ``services/<key>.json`` per shared endpoint, and the reaper's pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+__all__ = [
+    "Run",
+    "current_run",
+    "harness_tmp_root",
+    "process_alive",
+    "process_start_time",
+    "reap_run_dir",
+    "terminate_process",
+]
+
+PROCESS_FILE = "process.json"
+CONTAINER_FILE = "container.json"
+REAPER_PID_FILE = "reaper.pid"
+KEPT_FILE = "kept.json"
+
+
+def harness_tmp_root() -> Path:
+    """``<tmp>/harness-<uid>``: world-searchable so an unprivileged server can reach its directory."""
+    root = Path(tempfile.gettempdir()) / f"harness-{os.getuid()}"
+    root.mkdir(mode=0o711, exist_ok=True)
+    return root
+
+
+def process_start_time(pid: int) -> str:
+    """The kernel's start time of ``pid`` (guards against pid reuse), or "" where /proc is absent."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # The command name may contain spaces and parentheses: split after the last ')'.
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[19]
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def process_alive(pid: int, started: str = "") -> bool:
+    """Whether ``pid`` runs and (when ``started`` is given) is the same process as before."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if _is_zombie(pid):
+        return False
+    return not started or process_start_time(pid) == started
+
+
+def terminate_process(pid: int, *, stop_signal: int, started: str = "", grace: float = 5.0) -> None:
+    """Send ``stop_signal`` to the process group of ``pid``, then SIGKILL it after ``grace`` seconds."""
+    if not process_alive(pid, started):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, stop_signal)
+    deadline = time.monotonic() + grace
+    while process_alive(pid, started) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # Kill the whole group even if the leader went: backends can outlive their postmaster briefly.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _stop_recorded(workdir: Path) -> None:
+    process_file = workdir / PROCESS_FILE
+    if process_file.is_file():
+        try:
+            record = json.loads(process_file.read_text())
+        except (OSError, ValueError):
+            record = None
+        if record is not None:
+            terminate_process(
+                int(record["pid"]),
+                stop_signal=int(record.get("signal", signal.SIGKILL)),
+                started=str(record.get("started", "")),
+                grace=1.0,
+            )
+    container_file = workdir / CONTAINER_FILE
+    if container_file.is_file() and shutil.which("docker"):
+        with contextlib.suppress(OSError, ValueError):
+            container = json.loads(container_file.read_text())["id"]
+            subprocess.run(["docker", "rm", "-f", container], capture_output=True, timeout=60, check=False)
+
+
+def reap_run_dir(directory: Path) -> None:
+    """Stop every server recorded under ``directory`` and delete it (used by owner and reaper)."""
+    if not directory.is_dir():
+        return
+    for child in sorted(directory.iterdir()):
+        if child.is_dir():
+            _stop_recorded(child)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Run:
+    """The identity of this test run and its directory."""
+
+    owner_pid: int
+    owner_started: str
+    worker: str
+    """"main", or the pytest-xdist worker id (gw0, gw1, ...)."""
+
+    @property
+    def directory(self) -> Path:
+        return harness_tmp_root() / f"run-{self.owner_pid}-{self.owner_started or 'x'}"
+
+    @property
+    def is_owner(self) -> bool:
+        return self.owner_pid == os.getpid()
+
+    @property
+    def token(self) -> str:
+        """A short name for this run, unique among concurrent runs on this machine."""
+        return f"{self.owner_pid:x}{(self.owner_started or '0')[-5:]}"
+
+    def ensure(self) -> Path:
+        """Create the run directory (and its reaper) if this is the first use; return it."""
+        directory = self.directory
+        if (directory / REAPER_PID_FILE).is_file():
+            return directory
+        directory.mkdir(mode=0o711, exist_ok=True)
+        os.chmod(directory, 0o711)
+        with self.locked():
+            if not (directory / REAPER_PID_FILE).is_file():
+                _sweep_orphans(harness_tmp_root(), keep=directory)
+                _start_reaper(self)
+        return directory
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the run's lock (serialises starts across xdist workers)."""
+        with open(self.directory / "lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def read_json(self, relative: str) -> dict[str, Any] | None:
+        try:
+            loaded: dict[str, Any] = json.loads((self.directory / relative).read_text())
+        except (OSError, ValueError):
+            return None
+        return loaded
+
+    def write_json(self, relative: str, data: dict[str, Any]) -> None:
+        path = self.directory / relative
+        path.parent.mkdir(mode=0o711, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(data))
+        os.replace(partial, path)
+
+    def shutdown(self) -> None:
+        """Owner only: stop the reaper, every recorded server, and delete the directory."""
+        directory = self.directory
+        pid_file = directory / REAPER_PID_FILE
+        with contextlib.suppress(OSError, ValueError):
+            reaper_pid = int(pid_file.read_text())
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(reaper_pid, signal.SIGKILL)
+        reap_run_dir(directory)
+
+
+def _start_reaper(run: Run) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness.providers.reaper", str(run.directory), str(run.owner_pid), run.owner_started],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+    )
+    (run.directory / REAPER_PID_FILE).write_text(str(process.pid))
+
+
+def _sweep_orphans(root: Path, *, keep: Path) -> None:
+    """Reap run directories whose owner and reaper are both gone (e.g. a SIGKILLed reaper)."""
+    for directory in root.glob("run-*"):
+        if directory == keep or (directory / KEPT_FILE).exists():
+            continue
+        try:
+            _, pid, started = directory.name.split("-", 2)
+            owner_alive = process_alive(int(pid), "" if started == "x" else started)
+        except ValueError:
+            continue
+        if not owner_alive:
+            reap_run_dir(directory)
+
+
+_run: Run | None = None
+_run_pid: int | None = None
+
+
+def current_run() -> Run:
+    """This process's run: owned by itself, or by its parent when it is a pytest-xdist worker."""
+    global _run, _run_pid
+    if _run is None or _run_pid != os.getpid():
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        owner = os.getppid() if worker else os.getpid()
+        _run = Run(owner_pid=owner, owner_started=process_start_time(owner), worker=worker or "main")
+        _run_pid = os.getpid()
+    return _run

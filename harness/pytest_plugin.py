@@ -1,0 +1,131 @@
+"""The pytest plugin: options, fixtures, and a harness section on every failure it can explain."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import pytest
+from sqlalchemy import MetaData
+from sqlalchemy.orm import Session
+
+from harness.bases.lifecycle import HarnessLifecycle
+from harness.config import PROVIDERS, IntegrationTestConfig, get_config, set_cli_options
+from harness.data import schema
+from harness.data.context import CurrentTest, activate, deactivate
+from harness.data.manager import TestDataManager
+from harness.data.seeding import replay_hint, run_seed, seed_test, test_seed
+from harness.registry import registry
+from harness.services.base import Endpoint
+
+__all__ = [
+    "db_session",
+    "harness_config",
+    "harness_database",
+    "harness_metadata",
+    "harness_postgres",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_runtest_makereport",
+    "pytest_unconfigure",
+]
+
+HARNESS_FIXTURES = frozenset({"db_session", "harness_postgres", "harness_database"})
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "harness integration-test services")
+    group.addoption(
+        "--harness-provider",
+        choices=PROVIDERS,
+        default=None,
+        help="where services come from: auto (default), local, docker or external",
+    )
+    group.addoption("--harness-seed", type=int, default=None, help="seed Faker and factories (replays a failure)")
+    group.addoption(
+        "--harness-keep",
+        action="store_true",
+        default=None,
+        help="leave the servers running after the run (stop them with `harness down`)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    set_cli_options(
+        {
+            "provider": config.getoption("harness_provider"),
+            "seed": config.getoption("harness_seed"),
+            "keep": config.getoption("harness_keep"),
+        }
+    )
+    config.addinivalue_line("markers", "docker: needs a Docker daemon (skipped with a reason when none answers)")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    schema.drop_shared_databases()
+    registry.shutdown()
+
+
+@pytest.fixture(scope="session")
+def harness_config() -> IntegrationTestConfig:
+    """The run's IntegrationTestConfig."""
+    return get_config()
+
+
+@pytest.fixture(scope="session")
+def harness_postgres(harness_config: IntegrationTestConfig) -> Iterator[Endpoint]:
+    """A running PostgreSQL for the whole run (started once, reused, stopped at the end)."""
+    endpoint = registry.acquire("postgres", harness_config)
+    yield endpoint
+    registry.release(endpoint)
+
+
+@pytest.fixture(scope="session")
+def harness_metadata() -> MetaData | None:
+    """Override in your conftest.py to return the MetaData whose tables db_session should have."""
+    return None
+
+
+@pytest.fixture(scope="session")
+def harness_database(harness_postgres: Endpoint, harness_metadata: MetaData | None) -> schema.TestDatabase:
+    """The database holding ``harness_metadata``'s tables (built once per run and worker)."""
+    return schema.shared_database(harness_postgres, metadata=harness_metadata)
+
+
+@pytest.fixture()
+def db_session(
+    request: pytest.FixtureRequest, harness_database: schema.TestDatabase, harness_config: IntegrationTestConfig
+) -> Iterator[Session]:
+    """A Session whose work is rolled back after the test (its commit() releases a savepoint)."""
+    seed = test_seed(run_seed(harness_config), request.node.nodeid)
+    seed_test(seed)
+    with harness_database.engine.connect() as connection:
+        transaction = connection.begin()
+        session = Session(bind=connection, join_transaction_mode="create_savepoint")
+        current = CurrentTest(test_id=request.node.nodeid, session=session, data=TestDataManager(session), seed=seed)
+        activate(current)
+        try:
+            yield session
+        finally:
+            deactivate(current)
+            session.close()
+            if transaction.is_active:
+                transaction.rollback()
+
+
+def _uses_harness(item: pytest.Item) -> bool:
+    cls = getattr(item, "cls", None)
+    if isinstance(cls, type) and issubclass(cls, HarnessLifecycle):
+        return True
+    return bool(HARNESS_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and _uses_harness(item):
+        config = get_config()
+        lines = [replay_hint(config)]
+        lines += [f"harness: {endpoint.service} ({endpoint.provider}) at {endpoint.display_url}"
+                  for endpoint in registry.endpoints()]
+        report.sections.append(("harness", "\n".join(lines)))

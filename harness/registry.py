@@ -1,0 +1,293 @@
+"""The registry: start each service once per run, hand the same endpoint to every class, stop at exit.
+
+Keyed by (service, provider, the service's options). Across pytest-xdist
+workers the first worker to ask starts the server under the run's lock and the
+others attach to its record; the run's owner stops everything when it ends,
+and the reaper does it if the owner is killed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections import Counter
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from harness.config import IntegrationTestConfig, get_config
+from harness.errors import ConfigError, ServiceUnavailable, did_you_mean
+from harness.providers.base import Provider
+from harness.providers.docker import DockerProvider, docker_available
+from harness.providers.external import ExternalProvider
+from harness.providers.local import LocalProvider
+from harness.providers.rundir import KEPT_FILE, PROCESS_FILE, current_run, harness_tmp_root, process_alive, reap_run_dir
+from harness.services import postgres
+from harness.services.base import Endpoint, Service
+
+__all__ = [
+    "ProviderStatus",
+    "Registry",
+    "choose_provider",
+    "get_service",
+    "kept_runs",
+    "provider_statuses",
+    "registry",
+    "stop_kept",
+]
+
+logger = logging.getLogger("harness")
+
+SERVICES: dict[str, Service] = {"postgres": postgres.SERVICE}
+
+
+def get_service(name: str) -> Service:
+    """The service description called ``name``; a typo gets a suggestion."""
+    try:
+        return SERVICES[name]
+    except KeyError:
+        raise ConfigError(
+            f"Unknown service {name!r}; known services: {', '.join(SERVICES)}." + did_you_mean(name, SERVICES)
+        ) from None
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    """One line of ``harness doctor``: can this provider give this service, and with what."""
+
+    service: str
+    provider: str
+    available: bool
+    detail: str
+
+
+def provider_statuses(service: Service, config: IntegrationTestConfig) -> list[ProviderStatus]:
+    """Each provider's availability for ``service``, in the order ``auto`` tries them."""
+    url = config.url_for(service.name)
+    env_name = f"HARNESS_{service.name.upper()}_URL"
+    statuses = [
+        ProviderStatus(
+            service.name,
+            "external",
+            url is not None,
+            f"{env_name} = {service.external_endpoint(url).display_url}" if url else f"{env_name} is not set",
+        )
+    ]
+    try:
+        binary = service.find_local_binary(config)
+    except ServiceUnavailable as exc:
+        statuses.append(ProviderStatus(service.name, "local", False, str(exc)))
+    else:
+        if binary is None:
+            detail = f"no binary (tried {'; '.join(service.local_candidates(config))}); {service.install_hint}"
+            statuses.append(ProviderStatus(service.name, "local", False, detail))
+        else:
+            statuses.append(
+                ProviderStatus(service.name, "local", True, f"{binary.path} (version {binary.version}, {binary.source})")
+            )
+    available, reason = docker_available()
+    statuses.append(ProviderStatus(service.name, "docker", available, reason))
+    return statuses
+
+
+def choose_provider(service: Service, config: IntegrationTestConfig) -> str:
+    """The provider to use: the one asked for, or for ``auto`` the first that can work."""
+    asked = config.provider_for(service.name)
+    if asked != "auto":
+        return asked
+    if config.url_for(service.name) is not None:
+        return "external"
+    if service.find_local_binary(config) is not None:
+        return "local"
+    statuses = provider_statuses(service, config)
+    if statuses[-1].available:
+        return "docker"
+    hints = {
+        "external": getattr(service, "external_hint", ""),
+        "local": service.install_hint,
+        "docker": getattr(service, "docker_hint", ""),
+    }
+    lines = [f"  - {status.provider}: {status.detail}. To use it: {hints[status.provider]}" for status in statuses]
+    raise ServiceUnavailable(
+        f"No provider can give {service.name} (HARNESS_PROVIDER=auto tried external, local, docker):\n"
+        + "\n".join(lines)
+    )
+
+
+def _options_key(service: Service, provider_name: str, config: IntegrationTestConfig) -> str:
+    prefix = f"{service.name}_"
+    options = {item.name: getattr(config, item.name) for item in fields(config) if item.name.startswith(prefix)}
+    digest = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"{service.name}-{provider_name}-{digest}"
+
+
+class Registry:
+    """Starts services on demand, once per run, and stops them when the run ends.
+
+    >>> from harness.registry import registry
+    >>> endpoint = registry.acquire("postgres")   # doctest: +SKIP
+    >>> endpoint.display_url                      # doctest: +SKIP
+    'postgresql://postgres@127.0.0.1:41234/postgres'
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._endpoints: dict[str, Endpoint] = {}
+        self._providers: dict[str, Provider] = {}
+        self._references: Counter[str] = Counter()
+        self._exit_hooks_installed = False
+        self._config: IntegrationTestConfig | None = None
+
+    def acquire(self, service_name: str, config: IntegrationTestConfig | None = None) -> Endpoint:
+        """A running endpoint for ``service_name``: started on the first call, reused after."""
+        config = config if config is not None else get_config()
+        service = get_service(service_name)
+        provider_name = choose_provider(service, config)
+        key = _options_key(service, provider_name, config)
+        with self._lock:
+            endpoint = self._endpoints.get(key)
+            if endpoint is None:
+                endpoint = self._start_or_attach(service, provider_name, key, config)
+                self._endpoints[key] = endpoint
+                self._config = config
+            self._references[key] += 1
+            return endpoint
+
+    def release(self, endpoint: Endpoint) -> None:
+        """Drop one reference; the server keeps running until the run ends."""
+        with self._lock:
+            for key, known in self._endpoints.items():
+                if known == endpoint and self._references[key] > 0:
+                    self._references[key] -= 1
+                    return
+
+    def endpoints(self) -> list[Endpoint]:
+        """The endpoints this process is using."""
+        with self._lock:
+            return list(self._endpoints.values())
+
+    def references(self, endpoint: Endpoint) -> int:
+        with self._lock:
+            return sum(self._references[key] for key, known in self._endpoints.items() if known == endpoint)
+
+    def logs(self, endpoint: Endpoint) -> str:
+        """The log tail of ``endpoint``'s server, when this process started it."""
+        with self._lock:
+            for key, known in self._endpoints.items():
+                if known == endpoint and key in self._providers:
+                    return self._providers[key].logs()
+        return ""
+
+    def _start_or_attach(self, service: Service, provider_name: str, key: str, config: IntegrationTestConfig) -> Endpoint:
+        if provider_name == "external":
+            url = config.url_for(service.name)
+            if url is None:
+                raise ServiceUnavailable(
+                    f"provider 'external' was asked for {service.name} but HARNESS_{service.name.upper()}_URL "
+                    "is not set; set it, or choose HARNESS_PROVIDER=auto."
+                )
+            external = ExternalProvider(service, url, timeout=config.connect_timeout)
+            endpoint = external.start()
+            self._providers[key] = external
+            return endpoint
+        run = current_run()
+        run.ensure()
+        self._install_exit_hooks()
+        record_name = f"services/{key}.json"
+        with run.locked():
+            record = run.read_json(record_name)
+            if record is not None and _record_alive(record):
+                return Endpoint.from_record(record["endpoint"])
+            provider: LocalProvider | DockerProvider
+            if provider_name == "local":
+                provider = LocalProvider(service, config, run)
+            else:
+                provider = DockerProvider(service, config, run)
+            endpoint = provider.start()
+            self._providers[key] = provider
+            run.write_json(record_name, {"endpoint": endpoint.to_record(), "workdir": str(provider.workdir)})
+            logger.info("harness: started %s (%s) at %s", service.name, provider_name, endpoint.display_url)
+            return endpoint
+
+    def _install_exit_hooks(self) -> None:
+        if self._exit_hooks_installed:
+            return
+        self._exit_hooks_installed = True
+        atexit.register(self.shutdown)
+        # pytest and unittest die on SIGTERM without running atexit; turning it into
+        # KeyboardInterrupt lets both unwind (teardown, finalizers, atexit) as on Ctrl-C.
+        if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+                signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+
+    def shutdown(self) -> None:
+        """End of run: the owner stops what the run started, or with ``keep`` leaves it running."""
+        with self._lock:
+            run = current_run()
+            keep = self._config is not None and self._config.keep
+            if run.is_owner and keep and self._endpoints:
+                _keep_run(run.directory, list(self._endpoints.values()))
+            elif run.is_owner and not (run.directory / KEPT_FILE).exists():
+                for provider in self._providers.values():
+                    provider.stop()
+                if run.directory.is_dir():
+                    run.shutdown()
+            self._providers.clear()
+            self._endpoints.clear()
+            self._references.clear()
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"harness: received signal {signum}, stopping the run")
+
+
+def _record_alive(record: dict[str, Any]) -> bool:
+    workdir = Path(record.get("workdir") or "")
+    if not workdir.is_dir():
+        return False
+    process_file = workdir / PROCESS_FILE
+    if not process_file.is_file():
+        return True  # a container: the docker provider removes the directory when it stops it
+    process = json.loads(process_file.read_text())
+    return process_alive(int(process["pid"]), str(process.get("started", "")))
+
+
+def _keep_run(directory: Path, endpoints: list[Endpoint]) -> None:
+    """--harness-keep: leave the servers running, detach them from the reaper, say how to stop them."""
+    reaper_pid = directory / "reaper.pid"
+    if reaper_pid.is_file():
+        try:
+            os.kill(int(reaper_pid.read_text()), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+        reaper_pid.unlink()
+    (directory / KEPT_FILE).write_text(json.dumps([endpoint.to_record() for endpoint in endpoints]))
+    for endpoint in endpoints:
+        print(
+            f"harness: kept {endpoint.service} running at {endpoint.display_url} (--harness-keep); "
+            "stop it with `harness down`.",
+            file=sys.stderr,
+        )
+
+
+def kept_runs() -> list[Path]:
+    """Run directories left running by --harness-keep."""
+    return sorted(path.parent for path in harness_tmp_root().glob(f"run-*/{KEPT_FILE}"))
+
+
+def stop_kept() -> int:
+    """Stop every server kept by --harness-keep; returns how many runs were stopped."""
+    runs = kept_runs()
+    for directory in runs:
+        reap_run_dir(directory)
+    return len(runs)
+
+
+registry = Registry()

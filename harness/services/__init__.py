@@ -1,0 +1,1 @@
+"""What each service is: binaries, command line, container, readiness probe, URL, namespaces."""
