@@ -101,7 +101,7 @@ class TestDataManager:
         instance = model(**values)
         if isinstance(self.target, Session):
             self.target.add(instance)
-            self.target.flush([instance])
+            self.target.flush()
         else:
             with Session(self.target, expire_on_commit=False) as session:
                 session.add(instance)
@@ -203,7 +203,14 @@ class TestDataManager:
             allowed=get_config().allow_cleanup,
             allow_unsafe_target=self.allow_unsafe_target,
         )
-        deleted = self._delete(bind, rows)
+        try:
+            deleted = self._delete(bind, rows)
+        except DBAPIError as exc:
+            url = engine_or_connection.engine.url
+            raise DataCleanupError(
+                f"Could not clean up tracked rows in database {url.database!r} on {url.host}:{url.port}: "
+                f"{exc.orig}. Nothing was deleted; the rows stay tracked, so cleanup() can be called again."
+            ) from exc
         self.created.clear()
         self._seen.clear()
         return deleted
@@ -211,7 +218,11 @@ class TestDataManager:
     def _delete(self, bind: Engine | Connection | Session, rows: dict[Table, list[tuple[Any, ...]]]) -> int:
         order = self._ordered(rows)
         if isinstance(bind, Session):
-            count = self._delete_through(bind, order, rows)
+            try:
+                count = self._delete_through(bind, order, rows)
+            except BaseException:
+                bind.rollback()
+                raise
             bind.commit()
             return count
         if isinstance(bind, Connection):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -20,21 +22,39 @@ __all__ = ["DockerProvider", "docker_available"]
 POLL_SECONDS = 0.1
 
 
+def _ping_unix_socket(path: str) -> tuple[bool, str]:
+    # A raw /_ping: docker-py leaks its socket when the daemon is absent (a ResourceWarning).
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(3)
+            sock.connect(path)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            reply = sock.recv(64)
+    except OSError as exc:
+        return False, f"no Docker daemon answered at {path} ({exc.strerror or exc})"
+    if b" 200 " not in reply:
+        return False, f"the Docker daemon at {path} answered {reply[:40]!r} to a ping"
+    return True, f"a Docker daemon answered at {path}"
+
+
 def docker_available() -> tuple[bool, str]:
-    """Whether a Docker daemon answers a ping, and if not, why."""
+    """Whether a Docker daemon answers a ping (and the docker extra is installed), and if not, why."""
     try:
         docker = require("docker", extra="docker", purpose="The docker provider")
     except ServiceUnavailable as exc:
         return False, str(exc)
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if host.startswith("unix://"):
+        return _ping_unix_socket(host[len("unix://") :])
     try:
         client = docker.from_env(timeout=3)
         try:
             client.ping()
         finally:
             client.close()
-    except docker.errors.DockerException as exc:
-        return False, f"no Docker daemon answered ({exc})"
-    return True, "a Docker daemon answered"
+    except (docker.errors.DockerException, OSError) as exc:
+        return False, f"no Docker daemon answered at {host} ({exc})"
+    return True, f"a Docker daemon answered at {host}"
 
 
 class DockerProvider:

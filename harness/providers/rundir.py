@@ -186,6 +186,11 @@ class Run:
         """Owner only: stop the reaper, every recorded server, and delete the directory."""
         directory = self.directory
         pid_file = directory / REAPER_PID_FILE
+        global _reaper
+        if _reaper is not None and _reaper.poll() is None:
+            _reaper.kill()
+            _reaper.wait()
+        _reaper = None
         with contextlib.suppress(OSError, ValueError):
             reaper_pid = int(pid_file.read_text())
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -193,8 +198,12 @@ class Run:
         reap_run_dir(directory)
 
 
+_reaper: subprocess.Popen[bytes] | None = None
+
+
 def _start_reaper(run: Run) -> None:
-    process = subprocess.Popen(
+    global _reaper
+    _reaper = process = subprocess.Popen(
         [sys.executable, "-m", "harness.providers.reaper", str(run.directory), str(run.owner_pid), run.owner_started],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

@@ -1,0 +1,187 @@
+import pytest
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.orm import Session
+
+from harness import DataCleanupError, TestDataManager, UnsafeTargetError
+from harness.config import set_cli_options
+from harness.errors import ConfigError
+from tests.data.conftest import count
+from tests.models import Base, Item, Order, Shelf, Slot, User
+
+
+def test_create_commits_tracks_in_order_and_cleanup_deletes_children_first(engine):
+    data = TestDataManager(engine)
+    user = data.create(User, name="ada")
+    order = data.create(Order, user_id=user.id, total=5)
+    item = data.create(Item, order_id=order.id, sku="X1")
+    assert data.created == [user, order, item]
+    assert (count(engine, "users"), count(engine, "orders"), count(engine, "items")) == (1, 1, 1)
+    # Parents were created first; deleting in that order would violate the foreign keys.
+    assert data.cleanup() == 3
+    assert (count(engine, "users"), count(engine, "orders"), count(engine, "items")) == (0, 0, 0)
+
+
+def test_cleanup_is_idempotent(engine):
+    data = TestDataManager(engine)
+    data.create(User, name="ada")
+    assert data.cleanup() == 1
+    assert data.cleanup() == 0
+    assert data.created == []
+
+
+def test_rows_already_deleted_are_tolerated(engine):
+    data = TestDataManager(engine)
+    gone = data.create(User, name="gone")
+    data.create(User, name="kept")
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM users WHERE id = :id"), {"id": gone.id})
+    assert data.cleanup() == 1
+    assert count(engine, "users") == 0
+
+
+def test_only_tracked_rows_are_deleted(engine):
+    with engine.begin() as connection:
+        connection.execute(insert(User.__table__), [{"name": "someone else's"}])
+    data = TestDataManager(engine)
+    data.create(User, name="mine")
+    assert data.cleanup() == 1
+    assert count(engine, "users") == 1
+
+
+def test_composite_keys_batched(engine):
+    data = TestDataManager(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(Shelf.__table__), [{"aisle": a, "position": p} for a in range(3) for p in range(900)])
+    for aisle in range(3):
+        for position in range(900):
+            data.track_row(Shelf, (aisle, position))
+    data.create(Slot, aisle=1, position=5)
+    assert data.cleanup() == 2701
+    assert count(engine, "shelves") == 0 and count(engine, "slots") == 0
+
+
+def test_track_row_accepts_dict_and_table(engine):
+    data = TestDataManager(engine)
+    pk = data.create(Shelf.__table__, aisle=7, position=1)
+    assert pk == (7, 1)
+    with engine.begin() as connection:
+        connection.execute(insert(Shelf.__table__), [{"aisle": 8, "position": 2}])
+    data.track_row(Shelf.__table__, {"aisle": 8, "position": 2})
+    assert data.cleanup() == 2
+
+
+def test_track_row_with_wrong_key_shape_says_what_the_key_is():
+    data = TestDataManager(create_engine("sqlite://"))
+    with pytest.raises(ConfigError) as excinfo:
+        data.track_row(Shelf, 3)
+    assert str(excinfo.value) == (
+        "track_row('shelves', 3): the primary key has 2 column(s) (aisle, position), got 1 value(s)."
+    )
+
+
+def test_watch_tracks_every_insert_flushed_through_a_session(engine):
+    data = TestDataManager(engine)
+    with Session(engine) as session:
+        data.watch(session)
+        user = User(name="watched")
+        session.add(user)
+        session.flush()
+        session.add(Order(user_id=user.id, total=1))
+        session.commit()
+    assert len(data.created) == 2
+    assert data.cleanup() == 2
+    assert count(engine, "users") == 0
+
+
+def test_bound_to_a_session_creates_through_it_and_cleanup_commits(engine):
+    with Session(engine) as session:
+        data = TestDataManager(session)
+        user = data.create(User, name="in-session")
+        assert session.get(User, user.id) is user
+        session.commit()
+        assert count(engine, "users") == 1
+        assert data.cleanup() == 1
+    assert count(engine, "users") == 0
+
+
+def test_context_manager_cleans_up(engine):
+    with TestDataManager(engine) as data:
+        data.create(User, name="temporary")
+        assert count(engine, "users") == 1
+    assert count(engine, "users") == 0
+
+
+def test_untracked_child_blocks_cleanup_with_a_clear_error_and_nothing_is_deleted(engine):
+    data = TestDataManager(engine)
+    user = data.create(User, name="parent")
+    other = data.create(User, name="other")
+    with engine.begin() as connection:
+        connection.execute(insert(Order.__table__), [{"user_id": user.id, "total": 1}])
+    with pytest.raises(DataCleanupError) as excinfo:
+        data.cleanup()
+    message = str(excinfo.value)
+    assert message.startswith("Could not delete tracked rows from 'users'")
+    assert "track those too" in message and "Nothing was deleted" in message
+    assert count(engine, "users") == 2  # the transaction was rolled back: 'other' is still there
+    assert other in data.created  # and the rows are still tracked for a retry
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM orders"))
+    assert data.cleanup() == 2
+
+
+def test_cleanup_refuses_a_database_that_does_not_look_like_a_test_database():
+    # Never connected: the check happens before any SQL, so an unresolvable host is fine.
+    engine = create_engine("postgresql+psycopg://app:s3cret@db.prod.example:5432/app")
+    data = TestDataManager(engine)
+    data.track_row(User, 1)
+    with pytest.raises(UnsafeTargetError) as excinfo:
+        data.cleanup()
+    message = str(excinfo.value)
+    assert message.startswith("Refusing to clean up database 'app' on db.prod.example:5432")
+    assert "Nothing was deleted" in message and "HARNESS_ALLOW_CLEANUP=app" in message
+    assert "s3cret" not in message
+    assert data.created, "the rows stay tracked"
+
+
+def test_explicitly_allowed_database_passes_the_check(monkeypatch):
+    from harness.data.safety import check_cleanup_target
+
+    url = create_engine("postgresql+psycopg://app@db.qa.example:5432/qa_db").url
+    with pytest.raises(UnsafeTargetError):
+        check_cleanup_target(url)
+    check_cleanup_target(url, allowed=["qa_db"])
+    check_cleanup_target(url, allowed=["db.qa.example/qa_db"])
+    check_cleanup_target(url, allow_unsafe_target=True)
+    harness_made = create_engine("postgresql+psycopg://app@db.qa.example:5432/harness_ab_main_cd").url
+    check_cleanup_target(harness_made)
+
+
+def test_allow_cleanup_setting_is_honoured(monkeypatch):
+    monkeypatch.setenv("HARNESS_ALLOW_CLEANUP", "app")
+    set_cli_options({})  # forget the cached run config so the variable is read
+    try:
+        engine = create_engine("postgresql+psycopg://app@db.prod.example:1/app")
+        data = TestDataManager(engine)
+        data.track_row(User, 1)
+        with pytest.raises(DataCleanupError):  # allowed: it tries, and the host does not resolve
+            data.cleanup()
+    finally:
+        monkeypatch.delenv("HARNESS_ALLOW_CLEANUP")
+        set_cli_options({})
+
+
+def test_wrong_target_type_is_refused():
+    with pytest.raises(ConfigError, match="needs an Engine, Connection or Session, got str"):
+        TestDataManager("postgresql://")  # type: ignore[arg-type]
+
+
+def test_never_flushed_instances_are_skipped(engine):
+    data = TestDataManager(engine)
+    data.track(User(name="never saved"))
+    assert data.cleanup() == 0
+
+
+def test_deletion_order_puts_children_before_parents(engine):
+    order = [t.name for t in TestDataManager(engine)._ordered(Base.metadata.sorted_tables)]
+    assert order.index("items") < order.index("orders") < order.index("users")
+    assert order.index("slots") < order.index("shelves")

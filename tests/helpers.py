@@ -1,0 +1,80 @@
+"""Helpers for the library's own tests: subprocess runs and what they leave behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from harness.providers.rundir import harness_tmp_root
+
+MODELS = '''
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    total: Mapped[int]
+'''
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment for a child test run: not an xdist worker, no inherited harness settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PYTEST_", "HARNESS_")) and key not in ("PYTEST_CURRENT_TEST", "COV_CORE_SOURCE")
+    }
+    env.update(extra)
+    return env
+
+
+def write(directory: Path, name: str, source: str) -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def run_python(args: list[str], cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 120):
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def run_pytest(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120):
+    return run_python(["-m", "pytest", "-p", "no:cacheprovider", "-q", *args], cwd, env=env, timeout=timeout)
+
+
+def servers_of_run(owner_pid: int) -> list[str]:
+    """Command lines of live (non-zombie) server processes whose run directory belongs to ``owner_pid``."""
+    marker = f"/run-{owner_pid}-"
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline and "harness.providers.reaper" not in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def run_dirs_of(owner_pid: int) -> list[Path]:
+    return list(harness_tmp_root().glob(f"run-{owner_pid}-*"))

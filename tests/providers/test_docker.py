@@ -1,0 +1,120 @@
+"""The docker provider's wiring, with the Docker daemon (a collaborator we do not own) faked."""
+
+import json
+
+import pytest
+
+from harness import ServiceStartError, ServiceUnavailable
+from harness.config import IntegrationTestConfig
+from harness.providers import docker as docker_provider
+from harness.providers.rundir import CONTAINER_FILE, current_run
+from harness.services.postgres import SERVICE
+
+
+class FakeContainer:
+    """Stands in for a testcontainers PostgresContainer."""
+
+    def __init__(self, port):
+        self.port = port
+        self.password = "p@ss/word"
+        self.calls = []
+
+    def start(self):
+        self.calls.append("start")
+        return self
+
+    def stop(self):
+        self.calls.append("stop")
+
+    def get_wrapped_container(self):
+        return type("Wrapped", (), {"id": "c0ffee"})()
+
+    def get_container_host_ip(self):
+        return "127.0.0.1"
+
+    def get_exposed_port(self, port):
+        assert port == 5432
+        return str(self.port)
+
+    def get_logs(self):
+        return b"database system is ready\n", b""
+
+
+@pytest.fixture()
+def daemon_up(monkeypatch):
+    monkeypatch.setattr(docker_provider, "docker_available", lambda: (True, "fake daemon"))
+
+
+def test_start_records_the_container_probes_and_stop_removes_it(daemon_up, monkeypatch):
+    from harness.registry import registry
+
+    real = registry.acquire("postgres")  # the fake container "publishes" the real local server's port
+    container = FakeContainer(real.port)
+    monkeypatch.setattr(SERVICE, "docker_container", lambda config: container)
+    provider = docker_provider.DockerProvider(SERVICE, IntegrationTestConfig(), current_run())
+    endpoint = provider.start()
+    assert endpoint.provider == "docker" and endpoint.port == real.port and endpoint.owned
+    assert "p%40ss%2Fword" in endpoint.url and "p@ss" not in endpoint.display_url
+    workdir = provider.workdir
+    assert json.loads((workdir / CONTAINER_FILE).read_text()) == {"id": "c0ffee"}  # for the reaper
+    assert provider.is_ready()
+    assert "ready" in provider.logs()
+    provider.stop()
+    provider.stop()
+    assert container.calls == ["start", "stop"]
+    assert not workdir.exists()
+
+
+def test_container_that_never_answers_is_stopped_and_the_log_shown(daemon_up, monkeypatch):
+    from harness.providers.local import free_port
+
+    container = FakeContainer(free_port())
+    monkeypatch.setattr(SERVICE, "docker_container", lambda config: container)
+    provider = docker_provider.DockerProvider(SERVICE, IntegrationTestConfig(startup_timeout=0.5), current_run())
+    with pytest.raises(ServiceStartError) as excinfo:
+        provider.start()
+    assert "did not answer within 0.5s" in str(excinfo.value)
+    assert "database system is ready" in str(excinfo.value)
+    assert container.calls == ["start", "stop"]
+
+
+def test_no_daemon_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(docker_provider, "docker_available", lambda: (False, "no Docker daemon answered at /x"))
+    provider = docker_provider.DockerProvider(SERVICE, IntegrationTestConfig(), current_run())
+    with pytest.raises(ServiceUnavailable) as excinfo:
+        provider.start()
+    assert str(excinfo.value) == (
+        "The docker provider cannot start postgres: no Docker daemon answered at /x. "
+        "To fix: pip install 'harness[docker]' and start a Docker daemon."
+    )
+
+
+@pytest.mark.docker
+def test_container_definition_uses_the_configured_image_and_fast_settings():
+    available, reason = docker_provider.docker_available()
+    if not available:  # testcontainers talks to the daemon as soon as a container object is made
+        pytest.skip(f"needs a Docker daemon: {reason}")
+    container = SERVICE.docker_container(IntegrationTestConfig(postgres_image="postgres:15-alpine"))
+    assert container.image == "postgres:15-alpine"
+    assert "fsync=off" in container._command
+    assert container.username == "postgres" and len(container.password) == 24
+
+
+def test_daemon_check_on_a_missing_socket_says_where_it_looked(monkeypatch, tmp_path):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/docker.sock")
+    available, reason = docker_provider.docker_available()
+    assert not available
+    assert reason.startswith(f"no Docker daemon answered at {tmp_path}/docker.sock")
+
+
+@pytest.mark.docker
+def test_real_container_when_a_daemon_answers():
+    available, reason = docker_provider.docker_available()
+    if not available:
+        pytest.skip(f"needs a Docker daemon: {reason}")
+    provider = docker_provider.DockerProvider(SERVICE, IntegrationTestConfig(), current_run())
+    endpoint = provider.start()
+    try:
+        SERVICE.probe(endpoint, timeout=5)
+    finally:
+        provider.stop()

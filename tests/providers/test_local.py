@@ -1,0 +1,77 @@
+import os
+import stat
+import time
+
+import pytest
+
+from harness import ServiceStartError, ServiceUnavailable
+from harness.config import IntegrationTestConfig
+from harness.providers.local import LocalProvider, free_port
+from harness.providers.rundir import current_run
+from harness.services.postgres import SERVICE
+from tests.helpers import servers_of_run
+
+
+def _fake_bin(tmp_path, script):
+    """A PostgreSQL-shaped bin dir whose 'postgres' is a shell script (initdb is the real one's stand-in)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (("postgres", script), ("initdb", 'mkdir -p "$2" && echo 15 > "$2/PG_VERSION"')):
+        path = bin_dir / name
+        path.write_text(f"#!/bin/sh\ncase \"$1\" in --version) echo 'postgres (PostgreSQL) 15.0'; exit 0;; esac\n{body}\n")
+        path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    os.chmod(tmp_path, 0o755)
+    return bin_dir
+
+
+def test_started_server_lives_in_the_run_directory_and_stop_removes_it():
+    provider = LocalProvider(SERVICE, IntegrationTestConfig(), current_run())
+    endpoint = provider.start()
+    workdir = provider.workdir
+    assert workdir is not None and workdir.parent == current_run().directory
+    assert endpoint.host == "127.0.0.1" and endpoint.owned
+    assert any(str(workdir) in line for line in servers_of_run(current_run().owner_pid))
+    provider.stop()
+    assert not workdir.exists()
+    assert not any(str(workdir) in line for line in servers_of_run(current_run().owner_pid))
+
+
+def test_server_that_exits_at_once_gives_its_log_and_leaves_nothing(tmp_path):
+    bin_dir = _fake_bin(tmp_path, "echo 'FATAL:  could not map shared memory' >&2; exit 3")
+    config = IntegrationTestConfig(postgres_bin_dir=str(bin_dir), cache_dir=str(tmp_path / "cache"))
+    provider = LocalProvider(SERVICE, config, current_run())
+    with pytest.raises(ServiceStartError) as excinfo:
+        provider.start()
+    message = str(excinfo.value)
+    assert "exited with code 3 before it was ready" in message
+    assert "FATAL:  could not map shared memory" in message
+    assert provider.workdir is None and provider.process is None
+
+
+def test_server_that_never_answers_is_killed_after_the_timeout(tmp_path):
+    bin_dir = _fake_bin(tmp_path, "exec sleep 60")
+    config = IntegrationTestConfig(postgres_bin_dir=str(bin_dir), cache_dir=str(tmp_path / "cache"),
+                                   startup_timeout=1.0)
+    provider = LocalProvider(SERVICE, config, current_run())
+    started = time.monotonic()
+    with pytest.raises(ServiceStartError) as excinfo:
+        provider.start()
+    assert time.monotonic() - started < 5
+    assert "did not answer within 1s" in str(excinfo.value)
+    assert "HARNESS_STARTUP_TIMEOUT" in str(excinfo.value)
+    assert not [line for line in servers_of_run(current_run().owner_pid) if str(bin_dir) in line]
+
+
+def test_explicit_bin_dir_without_postgres_is_a_clear_error(tmp_path):
+    config = IntegrationTestConfig(postgres_bin_dir=str(tmp_path))
+    with pytest.raises(ServiceUnavailable) as excinfo:
+        LocalProvider(SERVICE, config, current_run()).start()
+    assert str(excinfo.value).startswith(f"postgres_bin_dir={str(tmp_path)!r} does not contain both 'postgres'")
+
+
+def test_free_port_is_bindable():
+    import socket
+
+    port = free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))

@@ -1,0 +1,91 @@
+"""However a run ends, no server process and no run directory is left behind."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.helpers import clean_env, run_dirs_of, servers_of_run, write
+
+CHILD = """
+import pathlib, sys, time
+from harness.registry import registry
+endpoint = registry.acquire("postgres")
+pathlib.Path(sys.argv[1]).write_text(str(endpoint.port))
+time.sleep(120)
+"""
+
+PYTEST_CHILD = """
+import pathlib, time
+from harness import DatabaseTestBase
+
+class TestSlow(DatabaseTestBase):
+    def test_waits(self):
+        pathlib.Path("ready").write_text("1")
+        time.sleep(120)
+"""
+
+
+def _wait_for(path, process, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"child exited early: {process.communicate()}")
+        assert time.monotonic() < deadline, "child never became ready"
+        time.sleep(0.05)
+
+
+def _assert_cleaned(owner_pid, within):
+    deadline = time.monotonic() + within
+    while servers_of_run(owner_pid) or run_dirs_of(owner_pid):
+        assert time.monotonic() < deadline, (servers_of_run(owner_pid), run_dirs_of(owner_pid))
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=["KILL", "TERM", "INT"])
+def test_runner_ended_by_a_signal_leaves_nothing(tmp_path, signum):
+    script = write(tmp_path, "child.py", CHILD)
+    ready = tmp_path / "ready"
+    process = subprocess.Popen([sys.executable, str(script), str(ready)], env=clean_env(), cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for(ready, process)
+        assert servers_of_run(process.pid), "the server should be running"
+        process.send_signal(signum)
+        process.communicate(timeout=30)
+        _assert_cleaned(process.pid, within=5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["KILL", "INT"])
+def test_pytest_run_interrupted_mid_test_leaves_nothing(tmp_path, signum):
+    write(tmp_path, "test_slow.py", PYTEST_CHILD)
+    process = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], env=clean_env(),
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for(tmp_path / "ready", process)
+        process.send_signal(signum)
+        process.communicate(timeout=30)
+        _assert_cleaned(process.pid, within=5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_orphaned_run_directory_is_swept_by_the_next_run(tmp_path):
+    """A run whose reaper was killed too (e.g. kill -9 of everything) is cleaned by the next run."""
+    from harness.providers.rundir import harness_tmp_root
+
+    orphan = harness_tmp_root() / "run-999999999-1"
+    (orphan / "postgres-dead").mkdir(parents=True)
+    script = write(tmp_path, "child.py", "from harness.registry import registry\nregistry.acquire('postgres')\n")
+    result = subprocess.run([sys.executable, str(script)], env=clean_env(), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert not orphan.exists()

@@ -1,0 +1,40 @@
+import importlib.resources
+
+import harness
+
+PUBLIC = {
+    "ConfigError",
+    "DataCleanupError",
+    "DatabaseTestBase",
+    "HarnessError",
+    "IntegrationTestConfig",
+    "IsolationError",
+    "ServiceStartError",
+    "ServiceUnavailable",
+    "TestDataManager",
+    "UnsafeTargetError",
+}
+
+
+def test_all_is_sorted_and_lists_exactly_the_public_names():
+    assert harness.__all__ == sorted(harness.__all__)
+    assert set(harness.__all__) == PUBLIC
+    for name in harness.__all__:
+        assert getattr(harness, name) is not None
+
+
+def test_package_is_typed():
+    assert importlib.resources.files("harness").joinpath("py.typed").is_file()
+
+
+def test_factories_module_exports_sqlalchemy_factory():
+    from harness.factories import SQLAlchemyFactory
+
+    assert SQLAlchemyFactory._meta.abstract
+
+
+def test_errors_share_one_root():
+    for name in PUBLIC:
+        value = getattr(harness, name)
+        if isinstance(value, type) and issubclass(value, Exception):
+            assert issubclass(value, harness.HarnessError)
