@@ -1,0 +1,339 @@
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from harness import ConfigError, DatabaseTestBase
+from harness.data import schema
+from harness.registry import registry
+from tests.bases.conftest import connections_to, problems, run_case
+from tests.models import Base, Order, User
+
+
+def users(session):
+    return session.scalar(select(func.count()).select_from(User))
+
+
+class TestTransactionIsolation(DatabaseTestBase):
+    """Both tests insert the same unique name: either would fail if it saw the other's row."""
+
+    metadata = Base.metadata
+
+    @classmethod
+    def seed_data(cls, session):
+        cls.admin = User(name="admin")
+        session.add(cls.admin)
+
+    def test_first(self):
+        self.session.add(User(name="same"))
+        self.session.commit()  # what application code does: only a savepoint is released
+        assert users(self.session) == 2
+
+    def test_second(self):
+        self.session.add(User(name="same"))
+        self.session.commit()
+        assert users(self.session) == 2
+
+    def test_class_data_is_a_per_test_copy_in_this_session(self):
+        assert self.admin is not type(self).admin
+        assert self.admin in self.session
+        self.admin.name = "renamed"
+        self.session.flush()
+        assert self.session.scalar(select(User.name).where(User.id == self.admin.id)) == "renamed"
+
+    def test_class_data_unchanged_by_other_tests(self):
+        assert self.session.scalar(select(User.name).where(User.id == self.admin.id)) == "admin"
+        assert type(self).admin.name == "admin"
+
+    def test_code_under_test_may_roll_back(self):
+        self.session.add(User(name="discarded"))
+        self.session.rollback()
+        assert users(self.session) == 1
+
+    def test_get_session_commits_into_the_test_transaction(self):
+        with self.get_session() as other:
+            other.add(User(name="via get_session"))
+        assert users(self.session) == 2
+
+    def test_get_session_rolls_back_on_error(self):
+        with pytest.raises(RuntimeError):
+            with self.get_session() as other:
+                other.add(User(name="doomed"))
+                other.flush()
+                raise RuntimeError("boom")
+        assert users(self.session) == 1
+
+    def test_attributes(self):
+        assert type(self).database_url.startswith("postgresql+psycopg://")
+        assert self.engine is type(self).engine
+        assert self.connection.in_transaction()
+        assert self.data.created == []
+
+
+class TestSqliteIsolation(DatabaseTestBase):
+    metadata = Base.metadata
+    database = "sqlite"
+
+    def test_first(self):
+        self.session.add(User(name="same"))
+        self.session.commit()
+        assert users(self.session) == 1
+
+    def test_second(self):
+        self.session.add(User(name="same"))
+        self.session.commit()
+        assert users(self.session) == 1
+
+
+class TestModelsDeclaredInTheClass(DatabaseTestBase):
+    @classmethod
+    def setup_models(cls):
+        class Note(cls.Base):
+            __tablename__ = "notes"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            body: Mapped[str]
+
+        cls.Note = Note
+
+    def test_table_exists_and_rows_are_isolated(self):
+        self.session.add(self.Note(body="hello"))
+        self.session.flush()
+        assert self.session.scalar(select(func.count()).select_from(self.Note)) == 1
+
+
+def test_a_failed_transaction_does_not_break_the_next_test():
+    class Case(DatabaseTestBase):
+        metadata = Base.metadata
+
+        def test_1_breaks_the_transaction(self):
+            with pytest.raises(Exception, match="no_such_table"):
+                self.session.execute(text("SELECT * FROM no_such_table"))
+            # left in a failed state on purpose: no rollback
+
+        def test_2_connection_level_error(self):
+            with pytest.raises(Exception, match="division by zero"):
+                self.connection.execute(text("SELECT 1/0"))
+
+        def test_3_works(self):
+            self.session.add(User(name="fine"))
+            self.session.flush()
+            assert users(self.session) == 1
+
+    result = run_case(Case)
+    assert problems(result) == [] and result.testsRun == 3
+
+
+def test_tracked_isolation_commits_for_real_and_deletes_what_tests_created():
+    seen = {}
+
+    class Case(DatabaseTestBase):
+        metadata = Base.metadata
+        isolation = "tracked"
+
+        @classmethod
+        def seed_data(cls, session):
+            session.add(User(name="class-wide"))
+
+        def test_commit_is_visible_to_other_connections(self):
+            user = User(name="tracked")
+            self.session.add(user)
+            self.session.commit()
+            self.session.add(Order(user_id=user.id, total=3))
+            self.session.commit()
+            with self.engine.connect() as other:
+                seen["during"] = other.execute(text("SELECT count(*) FROM users")).scalar_one()
+
+        def test_rows_of_the_previous_test_are_gone(self):
+            with self.engine.connect() as other:
+                seen["next"] = other.execute(text("SELECT count(*) FROM users")).scalar_one()
+
+    result = run_case(Case)
+    assert problems(result) == []
+    database = schema.shared_database(registry.acquire("postgres"), metadata=Base.metadata)
+    with database.engine.connect() as connection:
+        after = connection.execute(text("SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM orders)"))
+        assert after.scalar_one() == 0
+    assert seen == {"during": 2, "next": 1}
+
+
+def test_truncate_isolation_removes_rows_written_by_any_connection():
+    seen = []
+
+    class Case(DatabaseTestBase):
+        metadata = Base.metadata
+        isolation = "truncate"
+
+        @classmethod
+        def seed_data(cls, session):
+            session.add(User(name="seeded"))
+
+        def test_1_writes_behind_harness_back(self):
+            with self.engine.begin() as other:
+                other.execute(text("INSERT INTO users (name) VALUES ('untracked')"))
+            seen.append(users(self.session))
+
+        def test_2_sees_only_the_seed(self):
+            seen.append(users(self.session))
+
+    result = run_case(Case)
+    assert problems(result) == []
+    assert seen == [2, 1]
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value", "message"),
+    [
+        ("isolation", "transacton", "Case.isolation = 'transacton' is not valid; valid values: 'transaction', "
+                                    "'tracked', 'truncate'. Did you mean 'transaction'?"),
+        ("database", "postgres", "Case.database = 'postgres' is not valid; valid values: 'postgresql', "
+                                 "'sqlite'. Did you mean 'postgresql'?"),
+    ],
+)
+def test_misspelt_class_attribute_fails_at_class_setup(attribute, value, message):
+    class Case(DatabaseTestBase):
+        def test_never_runs(self):
+            raise AssertionError("must not run")
+
+    Case.__qualname__ = "Case"
+    setattr(Case, attribute, value)
+    with pytest.raises(ConfigError) as excinfo:
+        Case.setUpClass()
+    assert str(excinfo.value) == message
+    result = run_case(Case)
+    assert len(result.errors) == 1 and "ConfigError" in result.errors[0][1]
+
+
+def test_failing_class_setup_tears_down_what_it_started():
+    endpoint = registry.acquire("postgres")
+    database = schema.shared_database(endpoint, metadata=Base.metadata)
+    references = registry.references(endpoint)
+    database.engine.dispose()
+    before = connections_to(database.engine, database.name)
+
+    class Case(DatabaseTestBase):
+        metadata = Base.metadata
+
+        @classmethod
+        def seed_data(cls, session):
+            session.add(User(name="half-seeded"))
+            session.flush()
+            raise RuntimeError("seed failed")
+
+        def test_never_runs(self):
+            raise AssertionError("must not run")
+
+    with pytest.raises(RuntimeError, match="seed failed"):
+        Case.setUpClass()
+    assert "engine" not in Case.__dict__ and "_harness_state" not in Case.__dict__
+    assert registry.references(endpoint) == references
+    assert connections_to(database.engine, database.name) == before
+    with database.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
+
+
+def test_test_that_commits_the_class_transaction_is_reported_and_its_data_removed():
+    class Case(DatabaseTestBase):
+        metadata = Base.metadata
+
+        def test_commits_the_connection(self):
+            self.session.add(User(name="leaked?"))
+            self.session.flush()
+            self.connection.commit()
+
+    result = run_case(Case)
+    assert len(result.errors) == 1
+    assert "ended the class-level transaction" in result.errors[0][1]
+    database = schema.shared_database(registry.acquire("postgres"), metadata=Base.metadata)
+    with database.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
+
+
+def test_fresh_database_is_a_private_copy_dropped_after_the_class():
+    names = []
+
+    class Case(DatabaseTestBase):
+        metadata = Base.metadata
+        fresh_database = True
+
+        def test_own_database(self):
+            names.append(self.session.execute(text("SELECT current_database()")).scalar_one())
+            self.session.add(User(name="private"))
+            self.session.commit()
+
+    result = run_case(Case)
+    assert problems(result) == []
+    shared = schema.shared_database(registry.acquire("postgres"), metadata=Base.metadata)
+    assert names[0] != shared.name and names[0].startswith(shared.name)
+    from harness.services.postgres import SERVICE
+
+    assert names[0] not in SERVICE.list_databases(registry.acquire("postgres"), prefix="harness_")
+
+
+def test_classes_with_the_same_schema_share_one_database():
+    names = []
+
+    def make():
+        class Case(DatabaseTestBase):
+            @classmethod
+            def setup_models(cls):
+                class Thing(cls.Base):
+                    __tablename__ = "things"
+                    id: Mapped[int] = mapped_column(primary_key=True)
+
+            def test_name(self):
+                names.append(self.session.execute(text("SELECT current_database()")).scalar_one())
+
+        return Case
+
+    assert problems(run_case(make())) == [] and problems(run_case(make())) == []
+    assert len(names) == 2 and names[0] == names[1]
+
+
+ALEMBIC_ENV = '''
+from alembic import context
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=None)
+with context.begin_transaction():
+    context.run_migrations()
+'''
+
+ALEMBIC_VERSION = '''
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0001"
+down_revision = None
+
+
+def upgrade():
+    op.create_table("widgets", sa.Column("id", sa.Integer, primary_key=True), sa.Column("label", sa.String(20)))
+'''
+
+
+def test_migrations_upgrade_head_instead_of_create_all(tmp_path):
+    pytest.importorskip("alembic")
+    (tmp_path / "versions").mkdir()
+    (tmp_path / "env.py").write_text(ALEMBIC_ENV)
+    (tmp_path / "script.py.mako").write_text("")
+    (tmp_path / "versions" / "0001_widgets.py").write_text(ALEMBIC_VERSION)
+    ini = tmp_path / "alembic.ini"
+    ini.write_text(f"[alembic]\nscript_location = {tmp_path}\n")
+    seen = []
+
+    class Case(DatabaseTestBase):
+        migrations = str(ini)
+
+        def test_table_from_migration(self):
+            self.session.execute(text("INSERT INTO widgets (label) VALUES ('w')"))
+            seen.append(self.session.execute(text("SELECT count(*) FROM widgets")).scalar_one())
+
+    result = run_case(Case)
+    assert problems(result) == [] and seen == [1]
+
+
+def test_missing_alembic_ini_is_a_clear_error(tmp_path):
+    class Case(DatabaseTestBase):
+        migrations = str(tmp_path / "nope.ini")
+
+    with pytest.raises(ConfigError, match="no such alembic.ini"):
+        Case.setUpClass()

@@ -1,0 +1,87 @@
+import re
+
+from harness.registry import registry
+from harness.services.postgres import SERVICE
+from tests.helpers import clean_env, run_dirs_of, run_pytest, run_python, servers_of_run, write
+
+CONFTEST = '''
+import pytest
+from models import Base
+
+
+@pytest.fixture(scope="session")
+def harness_metadata():
+    return Base.metadata
+'''
+
+FIXTURE_TESTS = '''
+from sqlalchemy import func, select
+from models import User
+
+
+def test_first(db_session):
+    db_session.add(User(name="same"))
+    db_session.commit()
+    assert db_session.scalar(select(func.count()).select_from(User)) == 1
+
+
+def test_second(db_session):
+    db_session.add(User(name="same"))
+    db_session.commit()
+    assert db_session.scalar(select(func.count()).select_from(User)) == 1
+
+
+def test_endpoint(harness_postgres):
+    assert harness_postgres.service == "postgres"
+'''
+
+
+def test_db_session_fixture_isolates_tests_and_leaves_nothing(models_module):
+    write(models_module, "conftest.py", CONFTEST)
+    write(models_module, "test_fixtures.py", FIXTURE_TESTS)
+    result = run_pytest(models_module, "-p", "no:randomly")
+    assert "3 passed" in result.stdout, result.stdout + result.stderr
+
+
+def test_external_server_keeps_no_database_of_the_run(models_module):
+    endpoint = registry.acquire("postgres")
+    before = set(SERVICE.list_databases(endpoint, prefix="harness_"))
+    write(models_module, "conftest.py", CONFTEST)
+    write(models_module, "test_fixtures.py", FIXTURE_TESTS)
+    result = run_pytest(models_module, env=clean_env(HARNESS_POSTGRES_URL=endpoint.url))
+    assert "3 passed" in result.stdout, result.stdout + result.stderr
+    assert set(SERVICE.list_databases(endpoint, prefix="harness_")) == before
+
+
+def test_provider_option_is_used(models_module):
+    write(models_module, "test_x.py", "def test_x(harness_postgres):\n    pass\n")
+    result = run_pytest(models_module, "--harness-provider=external")
+    assert "HARNESS_POSTGRES_URL is not set" in result.stdout
+    assert result.returncode == 1
+
+
+def test_failure_report_has_a_harness_section(models_module):
+    write(models_module, "test_x.py", "def test_x(db_session):\n    assert False\n")
+    result = run_pytest(models_module, "--harness-seed=77")
+    assert "harness: Faker/factory seed 77; replay with HARNESS_SEED=77" in result.stdout
+    assert re.search(r"harness: postgres \(local\) at postgresql://postgres@127\.0\.0\.1:\d+/postgres", result.stdout)
+
+
+def test_keep_leaves_the_server_for_harness_down(models_module):
+    write(models_module, "test_x.py", "def test_x(harness_postgres):\n    print('PORT', harness_postgres.port)\n")
+    process = run_pytest(models_module, "--harness-keep", "-s")
+    assert "1 passed" in process.stdout
+    assert "kept postgres running at postgresql://postgres@127.0.0.1:" in process.stderr
+    owner = int(re.search(r"/run-(\d+)-", "".join(str(p) for p in _kept_dirs())).group(1))
+    assert servers_of_run(owner)
+    status = run_python(["-m", "harness.cli", "status"], models_module)
+    assert "postgres  local   postgresql://postgres@127.0.0.1:" in status.stdout
+    down = run_python(["-m", "harness.cli", "down"], models_module)
+    assert re.search(r"stopped \d+ kept run\(s\)", down.stdout)
+    assert not servers_of_run(owner) and not run_dirs_of(owner)
+
+
+def _kept_dirs():
+    from harness.registry import kept_runs
+
+    return kept_runs()
