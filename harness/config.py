@@ -11,9 +11,10 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from harness.errors import ConfigError, did_you_mean
 

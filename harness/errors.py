@@ -16,7 +16,7 @@ Every message says what failed, where, and what to do about it; none carries a p
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 __all__ = [
     "ConfigError",

@@ -39,12 +39,13 @@ class SQLAlchemyFactory(factory.alchemy.SQLAlchemyModelFactory):
     def _create(cls, model_class: Any, *args: Any, **kwargs: Any) -> Any:
         # Unlike factory-boy's own _create, nothing is written onto cls._meta per call.
         running = current_test_or_none()
-        session = cls._meta.sqlalchemy_session
-        if session is None and cls._meta.sqlalchemy_session_factory is not None:
-            session = cls._meta.sqlalchemy_session_factory()
+        meta: Any = cls._meta
+        session = meta.sqlalchemy_session
+        if session is None and meta.sqlalchemy_session_factory is not None:
+            session = meta.sqlalchemy_session_factory()
         if session is None:
             session = current_test().session  # raises, saying why, outside a test
-        if cls._meta.sqlalchemy_get_or_create:
+        if meta.sqlalchemy_get_or_create:
             instance = cls._get_or_create(model_class, session, args, kwargs)
         else:
             instance = cls._save(model_class, session, args, kwargs)

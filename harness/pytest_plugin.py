@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Generator, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import MetaData
@@ -119,13 +120,13 @@ def _uses_harness(item: pytest.Item) -> bool:
     return bool(HARNESS_FIXTURES.intersection(getattr(item, "fixturenames", ())))
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, Any]:
+    report = yield
     if report.failed and _uses_harness(item):
         config = get_config()
         lines = [replay_hint(config)]
         lines += [f"harness: {endpoint.service} ({endpoint.provider}) at {endpoint.display_url}"
                   for endpoint in registry.endpoints()]
         report.sections.append(("harness", "\n".join(lines)))
+    return report

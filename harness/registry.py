@@ -90,7 +90,9 @@ def provider_statuses(service: Service, config: IntegrationTestConfig) -> list[P
             statuses.append(ProviderStatus(service.name, "local", False, detail))
         else:
             statuses.append(
-                ProviderStatus(service.name, "local", True, f"{binary.path} (version {binary.version}, {binary.source})")
+                ProviderStatus(
+                    service.name, "local", True, f"{binary.path} (version {binary.version}, {binary.source})"
+                )
             )
     available, reason = docker_available()
     statuses.append(ProviderStatus(service.name, "docker", available, reason))
@@ -185,7 +187,9 @@ class Registry:
                     return self._providers[key].logs()
         return ""
 
-    def _start_or_attach(self, service: Service, provider_name: str, key: str, config: IntegrationTestConfig) -> Endpoint:
+    def _start_or_attach(
+        self, service: Service, provider_name: str, key: str, config: IntegrationTestConfig
+    ) -> Endpoint:
         if provider_name == "external":
             url = config.url_for(service.name)
             if url is None:

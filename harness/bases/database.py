@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 import unittest
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from typing import Any, ClassVar, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from sqlalchemy import MetaData, Table, inspect, text
 from sqlalchemy.engine import Connection, Engine, RootTransaction
@@ -60,6 +61,7 @@ class DatabaseTestMixin(HarnessLifecycle):
 
     engine: ClassVar[Engine]
     database_url: ClassVar[str]
+    _harness_state: ClassVar[_ClassState]
     Base: ClassVar[type[DeclarativeBase]]
 
     session: Session

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import unittest
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["HarnessLifecycle"]
 
@@ -71,7 +71,7 @@ class HarnessLifecycle:
             # A runner skipped class setup (e.g. setUpClass overridden without super()): do it now.
             cls._harness_enter_class()
             if isinstance(self, unittest.TestCase):
-                cls.addClassCleanup(cls._harness_exit_class)
+                cast(Any, cls).addClassCleanup(cls._harness_exit_class)
         stack = ExitStack()
         self.__dict__[_TEST_STACK] = stack
         try:

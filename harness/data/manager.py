@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Table, delete, event, inspect, tuple_
 from sqlalchemy.engine import Connection, Engine

@@ -64,7 +64,7 @@ def schema_fingerprint(metadata: MetaData | None, migrations: str | None) -> str
     elif metadata is not None:
         from sqlalchemy.dialects import postgresql
 
-        dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+        dialect = postgresql.dialect()
         for table in sorted(metadata.tables.values(), key=lambda t: t.fullname):
             digest.update(str(CreateTable(table).compile(dialect=dialect)).encode())
             for index in sorted(table.indexes, key=lambda i: str(i.name)):

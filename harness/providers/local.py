@@ -72,7 +72,7 @@ class LocalProvider:
                 launch = self.service.prepare_local(self.config, binary, self.workdir, free_port())
                 self._spawn(launch)
                 return self._wait_ready(launch, deadline)
-            except _PortTaken:
+            except _PortTakenError:
                 self.stop()
                 if attempt == PORT_ATTEMPTS - 1:
                     raise ServiceStartError(
@@ -119,7 +119,7 @@ class LocalProvider:
             if code is not None:
                 log = self.logs()
                 if "already in use" in log:
-                    raise _PortTaken()
+                    raise _PortTakenError()
                 raise ServiceStartError(
                     f"{self.service.name} ({launch.command[0]}) exited with code {code} before it was ready. "
                     f"Server log ({launch.log_path}):\n{log}"
@@ -170,5 +170,5 @@ class LocalProvider:
         return text[-LOG_TAIL_CHARS:]
 
 
-class _PortTaken(Exception):
+class _PortTakenError(Exception):
     """The ephemeral port was grabbed by someone else between choosing and binding it."""

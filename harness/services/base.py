@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = ["Endpoint", "LocalBinary", "LocalLaunch", "Service", "mask_url", "scrub"]

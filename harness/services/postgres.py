@@ -43,7 +43,7 @@ FAST_SETTINGS = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _binary_version(postgres: str) -> str:
     out = subprocess.run([postgres, "--version"], capture_output=True, text=True, timeout=30, check=True)
     match = re.search(r"(\d+(?:\.\d+)*)", out.stdout)

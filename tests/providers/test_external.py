@@ -21,7 +21,8 @@ def test_unreachable_url_names_the_address_and_masks_the_password():
         provider.start()
     assert time.monotonic() - started < 3
     message = str(excinfo.value)
-    assert message.startswith(f"postgres at 127.0.0.1:{port} (postgresql://app:***@127.0.0.1:{port}/app) did not answer")
+    masked = f"postgresql://app:***@127.0.0.1:{port}/app"
+    assert message.startswith(f"postgres at 127.0.0.1:{port} ({masked}) did not answer")
     assert "HARNESS_POSTGRES_URL" in message
     assert "hunter2" not in message and "hunter2" not in repr(excinfo.value.__cause__)
 

@@ -18,7 +18,8 @@ def _fake_bin(tmp_path, script):
     bin_dir.mkdir()
     for name, body in (("postgres", script), ("initdb", 'mkdir -p "$2" && echo 15 > "$2/PG_VERSION"')):
         path = bin_dir / name
-        path.write_text(f"#!/bin/sh\ncase \"$1\" in --version) echo 'postgres (PostgreSQL) 15.0'; exit 0;; esac\n{body}\n")
+        version = "case \"$1\" in --version) echo 'postgres (PostgreSQL) 15.0'; exit 0;; esac"
+        path.write_text(f"#!/bin/sh\n{version}\n{body}\n")
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     os.chmod(tmp_path, 0o755)
     return bin_dir
