@@ -40,9 +40,29 @@ REAPER_PID_FILE = "reaper.pid"
 KEPT_FILE = "kept.json"
 
 
+SHM = Path("/dev/shm")
+SHM_MINIMUM_BYTES = 1 << 30
+
+
+def _scratch_base() -> Path:
+    """Memory-backed /dev/shm when it is a real one (>= 1 GiB), else the system temp dir.
+
+    Server data directories are throwaway; in memory, copying a cached cluster
+    takes ~70 ms instead of ~700 ms on this kind of disk. The choice depends on
+    /dev/shm's total size, not its free space, so every process of a run agrees.
+    """
+    try:
+        stats = os.statvfs(SHM)
+    except OSError:
+        return Path(tempfile.gettempdir())
+    if stats.f_blocks * stats.f_frsize >= SHM_MINIMUM_BYTES and os.access(SHM, os.W_OK | os.X_OK):
+        return SHM
+    return Path(tempfile.gettempdir())
+
+
 def harness_tmp_root() -> Path:
-    """``<tmp>/harness-<uid>``: world-searchable so an unprivileged server can reach its directory."""
-    root = Path(tempfile.gettempdir()) / f"harness-{os.getuid()}"
+    """``<scratch>/harness-<uid>``: world-searchable so an unprivileged server can reach its directory."""
+    root = _scratch_base() / f"harness-{os.getuid()}"
     root.mkdir(mode=0o711, exist_ok=True)
     return root
 

@@ -27,6 +27,7 @@ from harness._optional import require
 from harness.config import IntegrationTestConfig
 from harness.errors import ServiceStartError, ServiceUnavailable
 from harness.providers.osuser import chown_tree, os_user_for_server, readable_by
+from harness.providers.rundir import current_run
 from harness.services.base import Endpoint, LocalBinary, LocalLaunch, mask_url, scrub
 
 __all__ = ["PostgresService", "SERVICE", "sqlalchemy_url"]
@@ -308,7 +309,8 @@ def _cached_cluster(config: IntegrationTestConfig, bin_dir: Path, version: str, 
 
 def _initdb(bin_dir: Path, cluster: Path, os_user: str | None, *, timeout: float) -> None:
     # initdb runs as the server's user, so it works in a directory that user can write.
-    staging_parent = Path(tempfile.mkdtemp(prefix="harness-initdb-"))
+    # In the run directory, so that the reaper removes it if the run is killed mid-initdb.
+    staging_parent = Path(tempfile.mkdtemp(prefix="initdb-", dir=current_run().ensure()))
     try:
         staging = staging_parent / "cluster"
         if os_user is not None:
