@@ -65,7 +65,7 @@ def harness_uncached_start() -> float:
 
 def pytest_postgresql_starts(repetitions: int) -> list[float]:
     """Run the executor ``repetitions`` times in a child process as ``postgres``; its timings."""
-    workdir = tempfile.mkdtemp(prefix="pytest-postgresql-bench-")
+    workdir = tempfile.mkdtemp(prefix="harness-bench-pytest-postgresql-")
     try:
         user = UNPRIVILEGED_USER if os.geteuid() == 0 else None
         if user is not None:

@@ -1,0 +1,205 @@
+"""Per-test cost (setup + call + teardown) of an isolated test, five ways, on one server in one run.
+
+The test inserts a user and an order for it (users <- orders, a foreign key),
+commits, and reads the order back joined to its user. Isolation by:
+
+(a) DatabaseTestBase, isolation = "transaction", run as unittest runs it
+    (setUpClass once, untimed; then each ``test(result)`` call timed whole);
+(b) a hand-written SAVEPOINT fixture: connect, begin, Session(join_transaction_mode=
+    "create_savepoint"), test, session.close(), rollback, close;
+(c) TRUNCATE of both tables after each test;
+(d) metadata.drop_all + create_all after each test;
+(e) a ``CREATE DATABASE ... TEMPLATE`` clone per test, dropped after it
+    (pytest-postgresql's way, with its DatabaseJanitor).
+
+Variants run in alternating rounds so that a noisy neighbour hurts all alike.
+Targets: (a) within 1.5x of (b); the teardown of (b) ~0.25 ms.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import unittest
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from _common import parse_args, ratio, summarize
+from sqlalchemy import ForeignKey, NullPool, create_engine, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+from harness import DatabaseTestBase
+from harness.data import schema
+from harness.data.schema import TestDatabase
+from harness.registry import registry
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    total: Mapped[int]
+    user: Mapped[User] = relationship()
+
+
+def insert_and_read(session: Session) -> None:
+    """The test body shared by every variant."""
+    session.add(Order(user=User(name="ada"), total=42))
+    session.commit()
+    order = session.scalars(select(Order).join(User).where(User.name == "ada")).one()
+    if order.total != 42:
+        raise AssertionError("the order read back is not the one inserted")
+
+
+# -- (a) DatabaseTestBase --------------------------------------------------------------------
+
+
+class BenchTransactionTest(DatabaseTestBase):
+    metadata = Base.metadata
+    isolation = "transaction"
+
+    def test_insert_and_read(self) -> None:
+        insert_and_read(self.session)
+
+
+def time_database_test_base(count: int) -> list[float]:
+    cls = BenchTransactionTest
+    result = unittest.TestResult()
+    cls.setUpClass()
+    try:
+        timings = []
+        for _ in range(count):
+            test = cls("test_insert_and_read")
+            started = time.perf_counter()
+            test(result)
+            timings.append(time.perf_counter() - started)
+    finally:
+        cls.tearDownClass()
+        cls.doClassCleanups()
+    if not result.wasSuccessful():
+        raise SystemExit(f"DatabaseTestBase test failed: {(result.errors + result.failures)[0][1]}")
+    return timings
+
+
+# -- (b)..(e): one test each, returning (total seconds, teardown seconds) ------------------------
+
+
+def savepoint_fixture(engine: Engine) -> tuple[float, float]:
+    started = time.perf_counter()
+    connection = engine.connect()
+    transaction = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    insert_and_read(session)
+    teardown = time.perf_counter()
+    session.close()
+    transaction.rollback()
+    connection.close()
+    ended = time.perf_counter()
+    return ended - started, ended - teardown
+
+
+def truncate_after(engine: Engine) -> tuple[float, float]:
+    started = time.perf_counter()
+    with Session(engine) as session:
+        insert_and_read(session)
+    teardown = time.perf_counter()
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE orders, users RESTART IDENTITY CASCADE"))
+    ended = time.perf_counter()
+    return ended - started, ended - teardown
+
+
+def drop_create_after(engine: Engine) -> tuple[float, float]:
+    started = time.perf_counter()
+    with Session(engine) as session:
+        insert_and_read(session)
+    teardown = time.perf_counter()
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    ended = time.perf_counter()
+    return ended - started, ended - teardown
+
+
+_clone_numbers = itertools.count()
+
+
+def template_clone(template: TestDatabase) -> tuple[float, float]:
+    from pytest_postgresql.janitor import DatabaseJanitor
+
+    assert template.endpoint is not None
+    server = urlsplit(template.endpoint.url)
+    name = f"{template.name}_clone{next(_clone_numbers)}"
+    janitor = DatabaseJanitor(
+        user=server.username or "postgres",
+        host=server.hostname or "127.0.0.1",
+        port=server.port or 5432,
+        dbname=name,
+        template_dbname=template.name,
+    )
+    started = time.perf_counter()
+    janitor.init()
+    engine = create_engine(template.url.rsplit("/", 1)[0] + f"/{name}", poolclass=NullPool)
+    with Session(engine) as session:
+        insert_and_read(session)
+    teardown = time.perf_counter()
+    engine.dispose()
+    janitor.drop()
+    ended = time.perf_counter()
+    return ended - started, ended - teardown
+
+
+def repeat(step: Callable[[], tuple[float, float]], count: int, totals: list[float], teardowns: list[float]) -> None:
+    for _ in range(count):
+        total, teardown = step()
+        totals.append(total)
+        teardowns.append(teardown)
+
+
+def main() -> None:
+    arguments = parse_args(__doc__)
+    tests, clones, rounds = (50, 5, 2) if arguments.quick else (200, 20, 4)
+    print(f"Per-test cost, {tests} tests per variant ({clones} for the template clone), in {rounds} rounds")
+    endpoint = registry.acquire("postgres")
+    try:
+        database = schema.shared_database(endpoint, metadata=Base.metadata)
+        engine = database.engine
+        base_test: list[float] = []
+        names = ("savepoint", "truncate", "drop_create", "clone")
+        totals: dict[str, list[float]] = {name: [] for name in names}
+        teardowns: dict[str, list[float]] = {name: [] for name in names}
+        for _ in range(rounds):
+            base_test += time_database_test_base(tests // rounds)
+            repeat(lambda: savepoint_fixture(engine), tests // rounds, totals["savepoint"], teardowns["savepoint"])
+            repeat(lambda: truncate_after(engine), tests // rounds, totals["truncate"], teardowns["truncate"])
+            repeat(lambda: drop_create_after(engine), tests // rounds, totals["drop_create"], teardowns["drop_create"])
+            engine.dispose()  # a template must have no other sessions
+            repeat(lambda: template_clone(database), clones // rounds, totals["clone"], teardowns["clone"])
+        base = summarize("(a) DatabaseTestBase (transaction)", base_test)
+        savepoint = summarize("(b) hand-written SAVEPOINT fixture", totals["savepoint"])
+        truncate = summarize("(c) TRUNCATE after each test", totals["truncate"])
+        drop_create = summarize("(d) drop_all + create_all after each test", totals["drop_create"])
+        clone = summarize("(e) CREATE DATABASE ... TEMPLATE per test", totals["clone"])
+        summarize("(b) teardown only", teardowns["savepoint"])
+        ratio("DatabaseTestBase", base, "SAVEPOINT fixture", savepoint)
+        for label, median in (("TRUNCATE", truncate), ("drop+create", drop_create), ("TEMPLATE clone", clone)):
+            ratio(label, median, "DatabaseTestBase", base)
+        verdict = "met" if base <= 1.5 * savepoint else "NOT met"
+        print(f"  target: DatabaseTestBase within 1.5x of the SAVEPOINT fixture -> {verdict}")
+    finally:
+        schema.drop_shared_databases()
+        registry.shutdown()
+
+
+if __name__ == "__main__":
+    main()

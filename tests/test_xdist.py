@@ -1,0 +1,46 @@
+"""Under pytest-xdist, workers share one server and are isolated by database; the controller cleans up."""
+
+import re
+
+import pytest
+
+from tests.helpers import run_pytest, servers_of_run, write
+
+pytest.importorskip("xdist")
+
+SUITE = '''
+import os
+from sqlalchemy import func, select, text
+from harness import DatabaseTestBase
+from models import Base, User
+
+
+class TestWorker{n}(DatabaseTestBase):
+    metadata = Base.metadata
+    isolation = "tracked"
+
+    def test_info(self):
+        port = self.engine.url.port
+        database = self.session.execute(text("SELECT current_database()")).scalar_one()
+        worker = os.environ["PYTEST_XDIST_WORKER"]
+        with open("info.log", "a") as log:  # xdist does not forward -s output
+            log.write(f"INFO worker={{worker}} port={{port}} db={{database}} ppid={{os.getppid()}}\\n")
+        self.session.add(User(name="same"))
+        self.session.commit()
+        assert self.session.scalar(select(func.count()).select_from(User)) == 1
+'''
+
+
+def test_workers_share_the_server_and_not_the_data(models_module):
+    for n in range(4):
+        write(models_module, f"test_w{n}.py", SUITE.format(n=n))
+    result = run_pytest(models_module, "-n", "2")
+    assert "4 passed" in result.stdout, result.stdout + result.stderr
+    log = (models_module / "info.log").read_text()
+    infos = re.findall(r"INFO worker=(\w+) port=(\d+) db=(\w+) ppid=(\d+)", log)
+    assert len(infos) == 4
+    assert len({port for _, port, _, _ in infos}) == 1  # one server for the run
+    by_worker = {worker: db for worker, _, db, _ in infos}
+    assert len(by_worker) == 2 and len(set(by_worker.values())) == 2  # a database per worker
+    controller = int(infos[0][3])
+    assert not servers_of_run(controller)
