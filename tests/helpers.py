@@ -51,9 +51,15 @@ def write(directory: Path, name: str, source: str) -> Path:
 
 
 def run_python(args: list[str], cwd: Path, *, env: dict[str, str] | None = None, timeout: float = 120):
-    return subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=timeout
+    """Run Python in a child; the result also has the child's ``pid`` (its run directory's owner)."""
+    process = subprocess.Popen(
+        [sys.executable, *args], cwd=cwd, env=env or clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
     )
+    stdout, stderr = process.communicate(timeout=timeout)
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    result.pid = process.pid  # type: ignore[attr-defined]
+    return result
 
 
 def run_pytest(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120):
@@ -78,3 +84,9 @@ def servers_of_run(owner_pid: int) -> list[str]:
 
 def run_dirs_of(owner_pid: int) -> list[Path]:
     return list(harness_tmp_root().glob(f"run-{owner_pid}-*"))
+
+
+def assert_nothing_left(result) -> None:
+    """No server process and no run directory of a finished child run."""
+    assert servers_of_run(result.pid) == []
+    assert run_dirs_of(result.pid) == []

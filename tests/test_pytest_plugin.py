@@ -2,7 +2,7 @@ import re
 
 from harness.registry import registry
 from harness.services.postgres import SERVICE
-from tests.helpers import clean_env, run_dirs_of, run_pytest, run_python, servers_of_run, write
+from tests.helpers import assert_nothing_left, clean_env, run_dirs_of, run_pytest, run_python, servers_of_run, write
 
 CONFTEST = '''
 import pytest
@@ -41,6 +41,7 @@ def test_db_session_fixture_isolates_tests_and_leaves_nothing(models_module):
     write(models_module, "test_fixtures.py", FIXTURE_TESTS)
     result = run_pytest(models_module, "-p", "no:randomly")
     assert "3 passed" in result.stdout, result.stdout + result.stderr
+    assert_nothing_left(result)
 
 
 def test_external_server_keeps_no_database_of_the_run(models_module):
@@ -63,6 +64,7 @@ def test_provider_option_is_used(models_module):
 def test_failure_report_has_a_harness_section(models_module):
     write(models_module, "test_x.py", "def test_x(db_session):\n    assert False\n")
     result = run_pytest(models_module, "--harness-seed=77")
+    assert_nothing_left(result)
     assert "harness: Faker/factory seed 77; replay with HARNESS_SEED=77" in result.stdout
     assert re.search(r"harness: postgres \(local\) at postgresql://postgres@127\.0\.0\.1:\d+/postgres", result.stdout)
 

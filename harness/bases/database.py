@@ -191,12 +191,18 @@ class DatabaseTestMixin(HarnessLifecycle):
         self.data = TestDataManager(self.session)
         if cls.isolation == "tracked":
             self.data.watch(self.session)
-            stack.callback(self.data.cleanup)
+            stack.callback(self._harness_cleanup_tracked)
         current = CurrentTest(test_id=self._harness_test_id(), session=self.session, data=self.data, seed=seed)
         activate(current)
         stack.callback(deactivate, current)
         for name in state.seeded:
             setattr(self, name, self._harness_copy(getattr(cls, name)))
+
+    def _harness_cleanup_tracked(self) -> None:
+        # The test is over: what it did not commit needs no deleting, and a failed
+        # transaction must not stand in the way of the deletes.
+        self.session.rollback()
+        self.data.cleanup()
 
     def _harness_copy(self, value: Any) -> Any:
         """A per-test copy of class data: ORM instances merged into this test's session."""

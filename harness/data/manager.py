@@ -184,7 +184,7 @@ class TestDataManager:
     def cleanup(self) -> int:
         """Delete every tracked row (children first, batched per table); return how many were deleted.
 
-        A bound session's open transaction is rolled back first: uncommitted work needs no deleting.
+        Bound to a session, the deletes run in that session and are committed with it.
         """
         for session, listener in self._watched:
             if event.contains(session, "after_flush", listener):
@@ -197,7 +197,9 @@ class TestDataManager:
             return 0
         bind = self.target
         if isinstance(bind, Session):
-            bind.rollback()
+            transaction = bind.get_transaction()
+            if transaction is not None and not transaction.is_active:
+                bind.rollback()  # a failed flush left it unusable; its unflushed work needs no deleting
         engine_or_connection = bind.get_bind() if isinstance(bind, Session) else bind
         check_cleanup_target(
             engine_or_connection.engine.url,

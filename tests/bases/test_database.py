@@ -62,6 +62,12 @@ class TestTransactionIsolation(DatabaseTestBase):
                 raise RuntimeError("boom")
         assert users(self.session) == 1
 
+    def test_data_manager_cleanup_inside_the_test(self):
+        user = self.data.create(User, name="tracked")
+        self.data.create(Order, user_id=user.id, total=1)
+        assert self.data.cleanup() == 2
+        assert users(self.session) == 1
+
     def test_attributes(self):
         assert type(self).database_url.startswith("postgresql+psycopg://")
         assert self.engine is type(self).engine
@@ -141,6 +147,12 @@ def test_tracked_isolation_commits_for_real_and_deletes_what_tests_created():
             self.session.commit()
             with self.engine.connect() as other:
                 seen["during"] = other.execute(text("SELECT count(*) FROM users")).scalar_one()
+
+        def test_failed_transaction_left_behind(self):
+            self.session.add(User(name="committed"))
+            self.session.commit()
+            with pytest.raises(Exception, match="division by zero"):
+                self.session.execute(text("SELECT 1/0"))
 
         def test_rows_of_the_previous_test_are_gone(self):
             with self.engine.connect() as other:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.helpers import run_pytest, run_python, write
+from tests.helpers import assert_nothing_left, run_pytest, run_python, write
 
 SUITE = '''
 import os
@@ -111,6 +111,7 @@ def test_each_hook_runs_once_in_order(tmp_path, style):
         assert "2 passed" in result.stdout, result.stdout + result.stderr
     assert (tmp_path / "calls.log").read_text().split("\n")[:-1] == EXPECTED
     assert result.returncode == 0
+    assert_nothing_left(result)
 
 
 def test_failure_in_class_setup_is_reported_under_every_runner(tmp_path):
@@ -126,9 +127,11 @@ class TestBroken(DatabaseTestBase):
     result = run_pytest(tmp_path, "test_broken.py")
     assert "valid values: 'transaction', 'tracked', 'truncate'" in result.stdout
     assert result.returncode == 1
+    assert_nothing_left(result)
     result = run_python(["-m", "unittest", "test_broken"], tmp_path)
     assert "valid values: 'transaction', 'tracked', 'truncate'" in result.stderr
     assert result.returncode == 1
+    assert_nothing_left(result)
 
 
 def test_unittest_failure_prints_the_seed_to_replay(tmp_path):
