@@ -11,7 +11,9 @@ Three ways, each measured from the start call to the first query's answer:
     (created by the fixture after the start) is not counted.
 
 psycopg is imported before timing. (a) starts after one untimed warm-up start,
-which builds the cache if it is missing. Stopping is not timed.
+which builds the cache if it is missing. Stopping is not timed. (c) uses the
+pg_ctl next to the postgres binary harness finds; its child process imports
+nothing from harness, which is why harness is imported inside the functions.
 Target: (a) under 300 ms; (c) is ~1.7 s on the reference machine.
 """
 
@@ -25,8 +27,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-PG_CTL = "/usr/lib/postgresql/15/bin/pg_ctl"
+if TYPE_CHECKING:
+    from harness.config import IntegrationTestConfig
+
 UNPRIVILEGED_USER = "postgres"
 
 
@@ -37,13 +42,13 @@ def first_query(conninfo: str) -> None:
         connection.execute("SELECT 1").fetchone()
 
 
-def harness_start(config: object) -> float:
+def harness_start(config: IntegrationTestConfig) -> float:
     """Seconds from ``LocalProvider.start()`` to the first query's answer; the server is stopped after."""
     from harness.providers.local import LocalProvider
     from harness.providers.rundir import current_run
     from harness.services.postgres import SERVICE
 
-    provider = LocalProvider(SERVICE, config, current_run())  # type: ignore[arg-type]
+    provider = LocalProvider(SERVICE, config, current_run())
     try:
         started = time.perf_counter()
         endpoint = provider.start()
@@ -63,14 +68,14 @@ def harness_uncached_start() -> float:
         shutil.rmtree(cache_dir, ignore_errors=True)
 
 
-def pytest_postgresql_starts(repetitions: int) -> list[float]:
+def pytest_postgresql_starts(pg_ctl: str, repetitions: int) -> list[float]:
     """Run the executor ``repetitions`` times in a child process as ``postgres``; its timings."""
     workdir = tempfile.mkdtemp(prefix="harness-bench-pytest-postgresql-")
     try:
         user = UNPRIVILEGED_USER if os.geteuid() == 0 else None
         if user is not None:
             shutil.chown(workdir, user, user)
-        command = [_python_for(user), __file__, "--pytest-postgresql-child", workdir, str(repetitions)]
+        command = [_python_for(user), __file__, "--pytest-postgresql-child", pg_ctl, workdir, str(repetitions)]
         # The venv's packages by path: the venv's own interpreter may sit where ``user`` cannot reach.
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
         output = subprocess.run(command, capture_output=True, text=True, check=True, user=user, env=env, cwd=workdir)
@@ -95,7 +100,7 @@ def _python_for(user: str | None) -> str:
     raise SystemExit(f"No Python {wanted} that user {user!r} can run; the pytest-postgresql part needs one.")
 
 
-def _pytest_postgresql_child(workdir: str, repetitions: int) -> None:
+def _pytest_postgresql_child(pg_ctl: str, workdir: str, repetitions: int) -> None:
     """Child process: what ``postgresql_proc`` does to start, timed, then stopped and removed."""
     import psycopg  # noqa: F401 - imported before timing
     from port_for import get_port
@@ -108,7 +113,7 @@ def _pytest_postgresql_child(workdir: str, repetitions: int) -> None:
         port = get_port(None)
         assert port is not None
         executor = PostgreSQLExecutor(
-            executable=PG_CTL,
+            executable=pg_ctl,
             host="127.0.0.1",
             port=port,
             datadir=str(base / "data"),
@@ -130,22 +135,27 @@ def _pytest_postgresql_child(workdir: str, repetitions: int) -> None:
 
 def main() -> None:
     import psycopg  # noqa: F401 - imported before timing
-
     from _common import parse_args, ratio, summarize
+
     from harness.config import get_config
     from harness.providers.rundir import current_run
+    from harness.services.postgres import SERVICE
 
     arguments = parse_args(__doc__)
     repetitions = 3 if arguments.quick else 5
     print(f"Cold start to first query, {repetitions} starts each")
     try:
         config = get_config()
+        binary = SERVICE.find_local_binary(config)
+        if binary is None:
+            raise SystemExit("no local PostgreSQL binary found; this benchmark needs one")
+        pg_ctl = str(binary.path.parent / "pg_ctl")
         harness_start(config)  # warm-up: builds the cached cluster if missing
         cached = summarize("(a) harness, cached cluster", [harness_start(config) for _ in range(repetitions)])
         uncached = summarize("(b) harness, no cache (initdb)", [harness_uncached_start() for _ in range(repetitions)])
     finally:
         current_run().shutdown()  # the reaper and the run directory
-    proc = summarize("(c) pytest-postgresql executor", pytest_postgresql_starts(repetitions))
+    proc = summarize("(c) pytest-postgresql executor", pytest_postgresql_starts(pg_ctl, repetitions))
     ratio("harness no cache", uncached, "harness cached", cached)
     ratio("pytest-postgresql", proc, "harness cached", cached)
     ratio("pytest-postgresql", proc, "harness no cache", uncached)
@@ -153,7 +163,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--pytest-postgresql-child":
-        _pytest_postgresql_child(sys.argv[2], int(sys.argv[3]))
+    if len(sys.argv) == 5 and sys.argv[1] == "--pytest-postgresql-child":
+        _pytest_postgresql_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
         main()
