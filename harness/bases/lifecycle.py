@@ -7,8 +7,11 @@ once however many of the entry points a runner uses. Every resource a step
 starts is pushed onto an ExitStack right after it starts, so a failure half
 way through undoes exactly what was done, in reverse, and re-raises.
 
-Like Django's ``_pre_setup``, the per-test step runs around the whole test
-case, so a subclass's own ``setUp``/``tearDown`` need not call ``super()``.
+Under unittest the per-test step runs inside the test's setUp step, before the
+subclass's own ``setUp``, and its teardown is the first cleanup registered, so
+it runs after ``tearDown`` and every other cleanup: a subclass's ``setUp`` and
+``tearDown`` need not call ``super()``, and unittest reports (and times) the
+harness's work as part of the test.
 """
 
 from __future__ import annotations
@@ -120,36 +123,26 @@ class HarnessLifecycle:
             if parent is not None:
                 parent()
 
+    def _callSetUp(self) -> None:  # noqa: N802 - unittest's internal step, stable since Python 3.8
+        """Inside unittest's own setUp step: set up first, and tear down after every other cleanup."""
+        if isinstance(self, unittest.TestCase):
+            self._harness_enter_test()
+            self.addCleanup(self._harness_exit_test)  # cleanups run last-in first-out: ours runs last
+        parent = getattr(super(), "_callSetUp", None)
+        if parent is not None:
+            parent()
+
     def __call__(self, result: Any = None) -> Any:
-        """unittest runs a test by calling it: set up around the whole case (setUp included)."""
+        """unittest runs a test by calling it; on failure, print how to replay the test's data."""
         if not isinstance(self, unittest.TestCase):
             raise TypeError(f"{type(self).__name__} instances are not callable")
-        method = getattr(self, self._testMethodName)
-        if getattr(type(self), "__unittest_skip__", False) or getattr(method, "__unittest_skip__", False):
-            return unittest.TestCase.__call__(self, result)
         before = _problem_count(result)
-        try:
-            self._harness_enter_test()
-        except Exception:
-            if result is None:
-                raise
-            result.startTest(self)
-            result.addError(self, sys.exc_info())
-            result.stopTest(self)
-            return None
-        try:
-            return unittest.TestCase.__call__(self, result)
-        finally:
-            try:
-                self._harness_exit_test()
-            except Exception:
-                if result is None:
-                    raise
-                result.addError(self, sys.exc_info())
-            if before is not None and _problem_count(result) != before:
-                hint = self._harness_failure_hint()
-                if hint:
-                    print(hint, file=sys.stderr)
+        outcome = unittest.TestCase.__call__(self, result)
+        if before is not None and _problem_count(result) != before:
+            hint = self._harness_failure_hint()
+            if hint:
+                print(hint, file=sys.stderr)
+        return outcome
 
 
 def _problem_count(result: Any) -> int | None:
