@@ -1,0 +1,1 @@
+"""Runnable example suites: copy them as the start of your own (``tox -e integration`` runs them)."""
