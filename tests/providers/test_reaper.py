@@ -44,12 +44,9 @@ def _assert_cleaned(owner_pid, within):
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=["KILL", "TERM", "INT"])
-def test_runner_ended_by_a_signal_leaves_nothing(tmp_path, signum):
-    script = write(tmp_path, "child.py", CHILD)
-    ready = tmp_path / "ready"
-    process = subprocess.Popen([sys.executable, str(script), str(ready)], env=clean_env(), cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def _interrupt_and_check(command, cwd, ready, signum):
+    """Start ``command``, wait until its server runs, send ``signum``: nothing of its run may remain."""
+    process = subprocess.Popen(command, env=clean_env(), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_for(ready, process)
         assert servers_of_run(process.pid), "the server should be running"
@@ -62,20 +59,18 @@ def test_runner_ended_by_a_signal_leaves_nothing(tmp_path, signum):
             process.communicate()
 
 
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=["KILL", "TERM", "INT"])
+def test_runner_ended_by_a_signal_leaves_nothing(tmp_path, signum):
+    script = write(tmp_path, "child.py", CHILD)
+    ready = tmp_path / "ready"
+    _interrupt_and_check([sys.executable, str(script), str(ready)], tmp_path, ready, signum)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["KILL", "INT"])
 def test_pytest_run_interrupted_mid_test_leaves_nothing(tmp_path, signum):
     write(tmp_path, "test_slow.py", PYTEST_CHILD)
-    process = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], env=clean_env(),
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        _wait_for(tmp_path / "ready", process)
-        process.send_signal(signum)
-        process.communicate(timeout=30)
-        _assert_cleaned(process.pid, within=5)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    _interrupt_and_check(command, tmp_path, tmp_path / "ready", signum)
 
 
 def test_orphaned_run_directory_is_swept_by_the_next_run(tmp_path):
