@@ -185,24 +185,28 @@ class DatabaseTestMixin(HarnessLifecycle):
         else:
             self.connection = stack.enter_context(cls.engine.connect())
             self.session = Session(cls.engine)
-            if cls.isolation == "truncate":
-                stack.callback(cls._harness_reset_after_truncate)
         stack.callback(self.session.close)
         self.data = TestDataManager(self.session)
-        if cls.isolation == "tracked":
-            self.data.watch(self.session)
-            stack.callback(self._harness_cleanup_tracked)
+        if cls.isolation != "transaction":
+            if cls.isolation == "tracked":
+                self.data.watch(self.session)
+            stack.callback(self._harness_remove_committed)
         current = CurrentTest(test_id=self._harness_test_id(), session=self.session, data=self.data, seed=seed)
         activate(current)
         stack.callback(deactivate, current)
         for name in state.seeded:
             setattr(self, name, self._harness_copy(getattr(cls, name)))
 
-    def _harness_cleanup_tracked(self) -> None:
-        # The test is over: what it did not commit needs no deleting, and a failed
-        # transaction must not stand in the way of the deletes.
+    def _harness_remove_committed(self) -> None:
+        # The test is over. Roll back what it left open first: uncommitted work needs no
+        # removing, and its locks (even a SELECT's) would make the DELETE or TRUNCATE wait forever.
         self.session.rollback()
-        self.data.cleanup()
+        if self.connection.in_transaction():
+            self.connection.rollback()
+        if type(self).isolation == "tracked":
+            self.data.cleanup()
+        else:
+            type(self)._harness_reset_after_truncate()
 
     def _harness_copy(self, value: Any) -> Any:
         """A per-test copy of class data: ORM instances merged into this test's session."""

@@ -148,6 +148,11 @@ def test_tracked_isolation_commits_for_real_and_deletes_what_tests_created():
             with self.engine.connect() as other:
                 seen["during"] = other.execute(text("SELECT count(*) FROM users")).scalar_one()
 
+        def test_open_transaction_on_its_connection(self):
+            self.connection.execute(text("SELECT count(*) FROM users"))  # holds a lock until rolled back
+            self.session.add(User(name="committed too"))
+            self.session.commit()
+
         def test_failed_transaction_left_behind(self):
             self.session.add(User(name="committed"))
             self.session.commit()
@@ -186,9 +191,17 @@ def test_truncate_isolation_removes_rows_written_by_any_connection():
         def test_2_sees_only_the_seed(self):
             seen.append(users(self.session))
 
+        def test_3_leaves_a_transaction_open_on_its_connection(self):
+            # Its lock on users would block the TRUNCATE if harness did not roll it back first.
+            self.connection.execute(text("SELECT count(*) FROM users"))
+            self.connection.execute(text("INSERT INTO users (name) VALUES ('uncommitted')"))
+
+        def test_4_after_it(self):
+            seen.append(users(self.session))
+
     result = run_case(Case)
     assert problems(result) == []
-    assert seen == [2, 1]
+    assert seen == [2, 1, 1]
 
 
 @pytest.mark.parametrize(
