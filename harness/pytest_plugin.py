@@ -82,7 +82,14 @@ def harness_postgres(harness_config: IntegrationTestConfig) -> Iterator[Endpoint
 
 @pytest.fixture(scope="session")
 def harness_metadata() -> MetaData | None:
-    """Override in your conftest.py to return the MetaData whose tables db_session should have."""
+    """Override in your conftest.py to return the MetaData whose tables db_session should have.
+
+    Keep ``scope="session"``: the database built from it lives for the whole run::
+
+        @pytest.fixture(scope="session")
+        def harness_metadata():
+            return Base.metadata
+    """
     return None
 
 

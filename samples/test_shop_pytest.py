@@ -53,10 +53,12 @@ class TestOrders(DatabaseTestBase):
         cls.customer = User(email="customer@example.com", name="Customer")
         session.add(cls.customer)
 
-    def test_place_and_pay(self):
+    def test_only_paid_orders_count_as_revenue(self):
         repository = ShopRepository(self.session)
-        order = repository.place_order(self.customer, 2500)
-        repository.mark_paid(order.id)
+        paid = repository.place_order(self.customer, 2500)
+        unpaid = repository.place_order(self.customer, 400)
+        repository.mark_paid(paid.id)
+        assert (paid.status, unpaid.status) == ("paid", "pending")
         assert repository.revenue_cents() == 2500
 
     def test_revenue_starts_at_zero(self):
@@ -99,7 +101,9 @@ class TestReportsSeeCommittedData(DatabaseTestBase):
 
 
 def test_db_session_fixture(db_session):
+    # Plain functions get the same rollback isolation (and factories bound to the session).
     repository = ShopRepository(db_session)
     user = repository.create_user("fixture@example.com", "Fixture")
+    UserFactory()
     assert repository.orders_for(user) == []
-    assert UserFactory().id != user.id
+    assert count(db_session, User) == 2

@@ -47,7 +47,13 @@ class ShopCases:
 
     def test_factories(self):
         OrderFactory.create_batch(2, status="paid", total_cents=150)
+        OrderFactory(total_cents=999)  # pending: not revenue yet
         self.assertEqual(self.repository.revenue_cents(), 300)
+
+    def test_mark_paid(self):
+        order = OrderFactory(total_cents=1250)
+        self.assertEqual(self.repository.mark_paid(order.id).status, "paid")
+        self.assertEqual(self.repository.revenue_cents(), 1250)
 
     def test_unknown_order(self):
         with self.assertRaisesRegex(LookupError, "no order 12345"):

@@ -16,7 +16,6 @@ harness's work as part of the test.
 
 from __future__ import annotations
 
-import sys
 import unittest
 from contextlib import ExitStack
 from typing import Any, cast
@@ -133,22 +132,22 @@ class HarnessLifecycle:
             parent()
 
     def __call__(self, result: Any = None) -> Any:
-        """unittest runs a test by calling it; on failure, print how to replay the test's data."""
+        """unittest runs a test by calling it; a failure's report gets a line on replaying its data."""
         if not isinstance(self, unittest.TestCase):
             raise TypeError(f"{type(self).__name__} instances are not callable")
-        before = _problem_count(result)
+        reports = _report_lists(result)
+        before = [len(report) for report in reports]
         outcome = unittest.TestCase.__call__(self, result)
-        if before is not None and _problem_count(result) != before:
-            hint = self._harness_failure_hint()
-            if hint:
-                print(hint, file=sys.stderr)
+        hint = self._harness_failure_hint()
+        for report, start in zip(reports, before):
+            for index in range(start, len(report)):
+                test, text = report[index]
+                if test is self and hint:
+                    report[index] = (test, f"{text}\n{hint}\n")
         return outcome
 
 
-def _problem_count(result: Any) -> int | None:
-    """Failures + errors recorded so far by a unittest result (None for pytest's adapter)."""
-    failures = getattr(result, "failures", None)
-    errors = getattr(result, "errors", None)
-    if not isinstance(failures, list) or not isinstance(errors, list):
-        return None
-    return len(failures) + len(errors)
+def _report_lists(result: Any) -> list[list[Any]]:
+    """A unittest result's failures and errors lists (none for pytest's adapter, which reports itself)."""
+    lists = [getattr(result, "failures", None), getattr(result, "errors", None)]
+    return [report for report in lists if isinstance(report, list)]
