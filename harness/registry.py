@@ -179,14 +179,6 @@ class Registry:
         with self._lock:
             return sum(self._references[key] for key, known in self._endpoints.items() if known == endpoint)
 
-    def logs(self, endpoint: Endpoint) -> str:
-        """The log tail of ``endpoint``'s server, when this process started it."""
-        with self._lock:
-            for key, known in self._endpoints.items():
-                if known == endpoint and key in self._providers:
-                    return self._providers[key].logs()
-        return ""
-
     def _start_or_attach(
         self, service: Service, provider_name: str, key: str, config: IntegrationTestConfig
     ) -> Endpoint:
@@ -232,16 +224,21 @@ class Registry:
                 signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
 
     def shutdown(self) -> None:
-        """End of run: the owner stops what the run started, or with ``keep`` leaves it running."""
+        """End of run: the owner stops what the run started (by any worker), or keeps it running.
+
+        Only the run's owner acts: the test runner itself, or pytest-xdist's controller, which
+        started nothing but finds every worker's servers recorded in the run directory.
+        """
         with self._lock:
             run = current_run()
-            keep = self._config is not None and self._config.keep
-            if run.is_owner and keep and self._endpoints:
-                _keep_run(run.directory, list(self._endpoints.values()))
-            elif run.is_owner and not (run.directory / KEPT_FILE).exists():
-                for provider in self._providers.values():
-                    provider.stop()
-                if run.directory.is_dir():
+            if run.is_owner and run.directory.is_dir() and not (run.directory / KEPT_FILE).exists():
+                config = self._config if self._config is not None else get_config()
+                recorded = _recorded_endpoints(run.directory)
+                if config.keep and recorded:
+                    _keep_run(run.directory, recorded)
+                else:
+                    for provider in self._providers.values():
+                        provider.stop()
                     run.shutdown()
             self._providers.clear()
             self._endpoints.clear()
@@ -261,6 +258,13 @@ def _record_alive(record: dict[str, Any]) -> bool:
         return True  # a container: the docker provider removes the directory when it stops it
     process = json.loads(process_file.read_text())
     return process_alive(int(process["pid"]), str(process.get("started", "")))
+
+
+def _recorded_endpoints(directory: Path) -> list[Endpoint]:
+    endpoints = []
+    for path in sorted((directory / "services").glob("*.json")):
+        endpoints.append(Endpoint.from_record(json.loads(path.read_text())["endpoint"]))
+    return endpoints
 
 
 def _keep_run(directory: Path, endpoints: list[Endpoint]) -> None:

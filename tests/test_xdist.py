@@ -44,3 +44,18 @@ def test_workers_share_the_server_and_not_the_data(models_module):
     assert len(by_worker) == 2 and len(set(by_worker.values())) == 2  # a database per worker
     controller = int(infos[0][3])
     assert not servers_of_run(controller)
+
+
+def test_keep_under_xdist_keeps_the_workers_server(models_module):
+    from harness.registry import kept_runs
+    from tests.helpers import run_python
+
+    write(models_module, "test_w0.py", SUITE.format(n=0))
+    result = run_pytest(models_module, "-n", "2", "--harness-keep")
+    assert "1 passed" in result.stdout, result.stdout + result.stderr
+    assert "kept postgres running at" in result.stderr
+    controller_pid = result.pid
+    assert any(f"run-{controller_pid}-" in str(path) for path in kept_runs())
+    assert servers_of_run(controller_pid)
+    run_python(["-m", "harness.cli", "down"], models_module)
+    assert not servers_of_run(controller_pid)
