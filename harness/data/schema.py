@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
 
 from harness._optional import require
 from harness.errors import ConfigError
@@ -80,7 +80,10 @@ def _build_schema(database: TestDatabase, metadata: MetaData | None, migrations:
     if migrations is not None:
         upgrade_head(migrations, database)
     elif metadata is not None:
-        metadata.create_all(database.engine)
+        with database.engine.begin() as connection:
+            for name in sorted({table.schema for table in metadata.tables.values() if table.schema}):
+                connection.execute(CreateSchema(name, if_not_exists=True))
+            metadata.create_all(connection)
 
 
 def upgrade_head(alembic_ini: str, database: TestDatabase) -> None:

@@ -106,6 +106,22 @@ class TestModelsDeclaredInTheClass(DatabaseTestBase):
         assert self.session.scalar(select(func.count()).select_from(self.Note)) == 1
 
 
+def test_tables_in_a_postgresql_schema_get_their_schema_created():
+    from sqlalchemy import Column, Integer, MetaData, Table
+
+    metadata = MetaData()
+    table = Table("ledger", metadata, Column("id", Integer, primary_key=True), schema="accounting")
+    seen = []
+
+    class Case(DatabaseTestBase):
+        def test_insert(self):
+            self.session.execute(table.insert().values(id=1))
+            seen.append(self.session.execute(select(func.count()).select_from(table)).scalar_one())
+
+    Case.metadata = metadata
+    assert problems(run_case(Case)) == [] and seen == [1]
+
+
 def test_a_failed_transaction_does_not_break_the_next_test():
     class Case(DatabaseTestBase):
         metadata = Base.metadata
