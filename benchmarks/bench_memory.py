@@ -33,29 +33,13 @@ from pathlib import Path
 from _common import leftovers, parse_args, ratio
 
 TESTS = 200
+HERE = Path(__file__).resolve().parent  # for _models in the generated test module
 
 HARNESS_MODULE = """
-from sqlalchemy import ForeignKey, func, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import func, select
 
+from _models import Base, Order, User
 from harness import DatabaseTestBase
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class User(Base):
-    __tablename__ = "users"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str]
-
-
-class Order(Base):
-    __tablename__ = "orders"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    total: Mapped[int]
 
 
 class TestMemory(DatabaseTestBase):
@@ -81,7 +65,10 @@ def run_pytest(source: str, options: tuple[str, ...]) -> tuple[float, int]:
         test_file.write_text(source)
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options, str(test_file)]
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+        process = subprocess.Popen(
+            command, cwd=directory, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
         assert process.stdout is not None
         output = process.stdout.read().decode(errors="replace")
         _, status, usage = os.wait4(process.pid, 0)

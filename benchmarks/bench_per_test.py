@@ -25,32 +25,15 @@ import unittest
 from urllib.parse import urlsplit
 
 from _common import parse_args, ratio, summarize
-from sqlalchemy import ForeignKey, NullPool, create_engine, select, text
+from _models import Base, Order, User
+from sqlalchemy import NullPool, create_engine, select, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Session
 
 from harness import DatabaseTestBase
 from harness.data import schema
 from harness.data.schema import TestDatabase
 from harness.registry import registry
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class User(Base):
-    __tablename__ = "users"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str]
-
-
-class Order(Base):
-    __tablename__ = "orders"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    total: Mapped[int]
-    user: Mapped[User] = relationship()
 
 
 def insert_and_read(session: Session) -> None:
