@@ -12,9 +12,8 @@ from sqlalchemy.orm import Session
 from harness.bases.lifecycle import HarnessLifecycle
 from harness.config import PROVIDERS, IntegrationTestConfig, get_config, set_cli_options
 from harness.data import schema
-from harness.data.context import CurrentTest, activate, deactivate
-from harness.data.manager import TestDataManager
-from harness.data.seeding import replay_hint, run_seed, seed_test, test_seed
+from harness.data.context import running_test
+from harness.data.seeding import replay_hint, run_seed
 from harness.registry import registry
 from harness.services.base import Endpoint
 
@@ -104,17 +103,13 @@ def db_session(
     request: pytest.FixtureRequest, harness_database: schema.TestDatabase, harness_config: IntegrationTestConfig
 ) -> Iterator[Session]:
     """A Session whose work is rolled back after the test (its commit() releases a savepoint)."""
-    seed = test_seed(run_seed(harness_config), request.node.nodeid)
-    seed_test(seed)
     with harness_database.engine.connect() as connection:
         transaction = connection.begin()
         session = Session(bind=connection, join_transaction_mode="create_savepoint")
-        current = CurrentTest(test_id=request.node.nodeid, session=session, data=TestDataManager(session), seed=seed)
-        activate(current)
         try:
-            yield session
+            with running_test(request.node.nodeid, session, run_seed=run_seed(harness_config)):
+                yield session
         finally:
-            deactivate(current)
             session.close()
             if transaction.is_active:
                 transaction.rollback()

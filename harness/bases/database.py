@@ -17,9 +17,9 @@ from sqlalchemy.orm import DeclarativeBase, Session
 from harness.bases.lifecycle import HarnessLifecycle
 from harness.config import IntegrationTestConfig, get_config
 from harness.data import schema
-from harness.data.context import CurrentTest, activate, deactivate
+from harness.data.context import running_test
 from harness.data.manager import TestDataManager
-from harness.data.seeding import replay_hint, run_seed, seed_test, test_seed
+from harness.data.seeding import replay_hint, run_seed
 from harness.errors import ConfigError, IsolationError, did_you_mean
 from harness.registry import registry
 
@@ -174,8 +174,6 @@ class DatabaseTestMixin(HarnessLifecycle):
     def _harness_setup_test(self, stack: ExitStack) -> None:
         cls = type(self)
         state: _ClassState = cls._harness_state
-        seed = test_seed(state.run_seed, self._harness_test_id())
-        seed_test(seed)
         if cls.isolation == "transaction":
             assert state.connection is not None
             self.connection = state.connection
@@ -186,14 +184,12 @@ class DatabaseTestMixin(HarnessLifecycle):
             self.connection = stack.enter_context(cls.engine.connect())
             self.session = Session(cls.engine)
         stack.callback(self.session.close)
-        self.data = TestDataManager(self.session)
+        current = stack.enter_context(running_test(self._harness_test_id(), self.session, run_seed=state.run_seed))
+        self.data = current.data
         if cls.isolation != "transaction":
             if cls.isolation == "tracked":
                 self.data.watch(self.session)
             stack.callback(self._harness_remove_committed)
-        current = CurrentTest(test_id=self._harness_test_id(), session=self.session, data=self.data, seed=seed)
-        activate(current)
-        stack.callback(deactivate, current)
         for name in state.seeded:
             setattr(self, name, self._harness_copy(getattr(cls, name)))
 

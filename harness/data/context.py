@@ -6,14 +6,17 @@ so that factories bind to the current test's session without any class state.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from harness.data.manager import TestDataManager
+from harness.data.seeding import seed_test, test_seed
 from harness.errors import HarnessError
 
-__all__ = ["CurrentTest", "activate", "current_test", "current_test_or_none", "deactivate"]
+__all__ = ["CurrentTest", "current_test", "current_test_or_none", "running_test"]
 
 
 @dataclass(frozen=True)
@@ -29,12 +32,16 @@ class CurrentTest:
 _stack: list[CurrentTest] = []
 
 
-def activate(current: CurrentTest) -> None:
+@contextmanager
+def running_test(test_id: str, session: Session, *, run_seed: int) -> Iterator[CurrentTest]:
+    """Seed Faker and factories for ``test_id`` and make it the current test while the block runs."""
+    seed = test_seed(run_seed, test_id)
+    seed_test(seed)
+    current = CurrentTest(test_id=test_id, session=session, data=TestDataManager(session), seed=seed)
     _stack.append(current)
-
-
-def deactivate(current: CurrentTest) -> None:
-    if current in _stack:
+    try:
+        yield current
+    finally:
         _stack.remove(current)
 
 
