@@ -12,7 +12,6 @@ import atexit
 import hashlib
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -28,7 +27,15 @@ from harness.providers.base import Provider
 from harness.providers.docker import DockerProvider, docker_available
 from harness.providers.external import ExternalProvider
 from harness.providers.local import LocalProvider
-from harness.providers.rundir import KEPT_FILE, PROCESS_FILE, current_run, harness_tmp_root, process_alive, reap_run_dir
+from harness.providers.rundir import (
+    KEPT_FILE,
+    Run,
+    current_run,
+    harness_tmp_root,
+    process_alive,
+    read_process_record,
+    reap_run_dir,
+)
 from harness.services import postgres
 from harness.services.base import Endpoint, Service
 
@@ -235,7 +242,7 @@ class Registry:
                 config = self._config if self._config is not None else get_config()
                 recorded = _recorded_endpoints(run.directory)
                 if config.keep and recorded:
-                    _keep_run(run.directory, recorded)
+                    _keep_run(run, recorded)
                 else:
                     for provider in self._providers.values():
                         provider.stop()
@@ -253,10 +260,9 @@ def _record_alive(record: dict[str, Any]) -> bool:
     workdir = Path(record.get("workdir") or "")
     if not workdir.is_dir():
         return False
-    process_file = workdir / PROCESS_FILE
-    if not process_file.is_file():
+    process = read_process_record(workdir)
+    if process is None:
         return True  # a container: the docker provider removes the directory when it stops it
-    process = json.loads(process_file.read_text())
     return process_alive(int(process["pid"]), str(process.get("started", "")))
 
 
@@ -267,16 +273,10 @@ def _recorded_endpoints(directory: Path) -> list[Endpoint]:
     return endpoints
 
 
-def _keep_run(directory: Path, endpoints: list[Endpoint]) -> None:
+def _keep_run(run: Run, endpoints: list[Endpoint]) -> None:
     """--harness-keep: leave the servers running, detach them from the reaper, say how to stop them."""
-    reaper_pid = directory / "reaper.pid"
-    if reaper_pid.is_file():
-        try:
-            os.kill(int(reaper_pid.read_text()), signal.SIGKILL)
-        except (ProcessLookupError, ValueError):
-            pass
-        reaper_pid.unlink()
-    (directory / KEPT_FILE).write_text(json.dumps([endpoint.to_record() for endpoint in endpoints]))
+    run.stop_reaper()
+    (run.directory / KEPT_FILE).write_text(json.dumps([endpoint.to_record() for endpoint in endpoints]))
     for endpoint in endpoints:
         print(
             f"harness: kept {endpoint.service} running at {endpoint.display_url} (--harness-keep); "

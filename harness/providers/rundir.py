@@ -30,6 +30,7 @@ __all__ = [
     "harness_tmp_root",
     "process_alive",
     "process_start_time",
+    "read_process_record",
     "reap_run_dir",
     "terminate_process",
 ]
@@ -113,20 +114,24 @@ def terminate_process(pid: int, *, stop_signal: int, started: str = "", grace: f
         os.killpg(pid, signal.SIGKILL)
 
 
+def read_process_record(workdir: Path) -> dict[str, Any] | None:
+    """The ``process.json`` the local provider wrote in ``workdir`` (pid, start time, stop signal), if any."""
+    try:
+        record: dict[str, Any] = json.loads((workdir / PROCESS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return record
+
+
 def _stop_recorded(workdir: Path) -> None:
-    process_file = workdir / PROCESS_FILE
-    if process_file.is_file():
-        try:
-            record = json.loads(process_file.read_text())
-        except (OSError, ValueError):
-            record = None
-        if record is not None:
-            terminate_process(
-                int(record["pid"]),
-                stop_signal=int(record.get("signal", signal.SIGKILL)),
-                started=str(record.get("started", "")),
-                grace=1.0,
-            )
+    record = read_process_record(workdir)
+    if record is not None:
+        terminate_process(
+            int(record["pid"]),
+            stop_signal=int(record.get("signal", signal.SIGKILL)),
+            started=str(record.get("started", "")),
+            grace=1.0,
+        )
     container_file = workdir / CONTAINER_FILE
     if container_file.is_file() and shutil.which("docker"):
         with contextlib.suppress(OSError, ValueError):
@@ -203,20 +208,24 @@ class Run:
         partial.write_text(json.dumps(data))
         os.replace(partial, path)
 
-    def shutdown(self) -> None:
-        """Owner only: stop the reaper, every recorded server, and delete the directory."""
-        directory = self.directory
-        pid_file = directory / REAPER_PID_FILE
+    def stop_reaper(self) -> None:
+        """Stop the run's reaper (whichever process started it) and forget it."""
         global _reaper
         if _reaper is not None and _reaper.poll() is None:
             _reaper.kill()
             _reaper.wait()
         _reaper = None
+        pid_file = self.directory / REAPER_PID_FILE
         with contextlib.suppress(OSError, ValueError):
             reaper_pid = int(pid_file.read_text())
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(reaper_pid, signal.SIGKILL)
-        reap_run_dir(directory)
+        pid_file.unlink(missing_ok=True)
+
+    def shutdown(self) -> None:
+        """Owner only: stop the reaper, every recorded server, and delete the directory."""
+        self.stop_reaper()
+        reap_run_dir(self.directory)
 
 
 _reaper: subprocess.Popen[bytes] | None = None
