@@ -111,9 +111,7 @@ class TestDataManager:
 
     def _insert_row(self, table: Table, values: dict[str, Any]) -> tuple[Any, ...]:
         statement = table.insert().values(**values).returning(*table.primary_key.columns)
-        if isinstance(self.target, Session):
-            pk = tuple(self.target.execute(statement).one())
-        elif isinstance(self.target, Connection):
+        if isinstance(self.target, (Session, Connection)):
             pk = tuple(self.target.execute(statement).one())
         else:
             with self.target.begin() as connection:

@@ -31,6 +31,8 @@ from harness.services.postgres import sqlalchemy_url
 __all__ = [
     "DATABASE_PREFIX",
     "TestDatabase",
+    "drop",
+    "drop_shared_databases",
     "fresh_clone",
     "schema_fingerprint",
     "shared_database",
@@ -116,7 +118,7 @@ def shared_database(
             try:
                 _build_schema(database, metadata, migrations)
             except BaseException:
-                _drop(database)
+                drop(database)
                 raise
             _shared[key] = database
             _register_exit()
@@ -133,18 +135,14 @@ def fresh_clone(template: TestDatabase, *, suffix: str) -> TestDatabase:
     return _engine_for(template.endpoint, name)
 
 
-def drop(database: TestDatabase) -> None:
-    """Dispose the engine and drop the database (when harness created it)."""
-    _drop(database)
-
-
 def _engine_for(endpoint: Endpoint, name: str) -> TestDatabase:
     url = sqlalchemy_url(endpoint, name)
     engine = create_engine(url, pool_size=5, max_overflow=10)
     return TestDatabase(name=name, url=url, engine=engine, endpoint=endpoint)
 
 
-def _drop(database: TestDatabase) -> None:
+def drop(database: TestDatabase) -> None:
+    """Dispose the engine and drop the database (when harness created it)."""
     database.dispose()
     if database.endpoint is not None and database.created_by_harness:
         POSTGRES.drop_database(database.endpoint, database.name)
@@ -168,7 +166,7 @@ def drop_shared_databases() -> None:
     with _lock:
         for database in _shared.values():
             if database.endpoint is not None and not database.endpoint.owned:
-                _drop(database)
+                drop(database)
             else:
                 database.dispose()
         _shared.clear()
