@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from harness.config import get_config
+from harness.config import external_variable, get_config
 from harness.errors import HarnessError
 from harness.providers.rundir import KEPT_FILE
 from harness.registry import SERVICES, get_service, kept_runs, provider_statuses, registry, stop_kept
@@ -37,12 +37,20 @@ def _kept_endpoints() -> list[Endpoint]:
 
 
 def _env_lines(endpoints: list[Endpoint]) -> list[str]:
-    return [f"export HARNESS_{endpoint.service.upper()}_URL={endpoint.url}" for endpoint in endpoints]
+    return [f"export {external_variable(endpoint.service)}={endpoint.url}" for endpoint in endpoints]
 
 
 def _up(args: argparse.Namespace) -> int:
     config = get_config().replace(keep=True, provider="local")
-    endpoints = [registry.acquire(name, config) for name in args.services or list(SERVICES)]
+    names = args.services or list(SERVICES)
+    if not args.services:
+        # Without names, start what this machine can run and say what it cannot.
+        for name in list(names):
+            service = get_service(name)
+            if service.find_local_binary(config) is None:
+                names.remove(name)
+                print(f"# {name}: skipped, no local binary ({service.install_hint})", file=sys.stderr)
+    endpoints = [registry.acquire(name, config) for name in names]
     registry.shutdown()  # with keep=True: detach, leave running
     print("\n".join(_env_lines(endpoints)))
     print("# later runs attach to these when the variables are set; `harness down` stops them", file=sys.stderr)

@@ -18,7 +18,14 @@ from typing import Any, Callable
 
 from harness.errors import ConfigError, did_you_mean
 
-__all__ = ["IntegrationTestConfig", "PROVIDERS", "get_config", "set_cli_options"]
+__all__ = [
+    "EXTERNAL_SETTINGS",
+    "IntegrationTestConfig",
+    "PROVIDERS",
+    "external_variable",
+    "get_config",
+    "set_cli_options",
+]
 
 PROVIDERS = ("auto", "local", "docker", "external")
 INI_FILES = ("setup.cfg", "tox.ini")
@@ -38,6 +45,9 @@ def _parse_names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.replace("\n", ",").split(",") if part.strip())
 
 
+# service -> the setting that points harness at a server someone else runs
+EXTERNAL_SETTINGS = {"postgres": "postgres_url", "kafka": "kafka_bootstrap"}
+
 # field name -> (environment variable, parser from text)
 _SOURCES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "provider": ("HARNESS_PROVIDER", str.strip),
@@ -46,6 +56,10 @@ _SOURCES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "postgres_bin_dir": ("HARNESS_POSTGRES_BIN_DIR", str.strip),
     "postgres_image": ("HARNESS_POSTGRES_IMAGE", str.strip),
     "postgres_os_user": ("HARNESS_POSTGRES_OS_USER", str.strip),
+    "kafka_provider": ("HARNESS_KAFKA_PROVIDER", str.strip),
+    "kafka_bootstrap": ("HARNESS_KAFKA_BOOTSTRAP", str.strip),
+    "kafka_bin": ("HARNESS_KAFKA_BIN", str.strip),
+    "kafka_image": ("HARNESS_KAFKA_IMAGE", str.strip),
     "startup_timeout": ("HARNESS_STARTUP_TIMEOUT", float),
     "connect_timeout": ("HARNESS_CONNECT_TIMEOUT", float),
     "seed": ("HARNESS_SEED", int),
@@ -72,6 +86,12 @@ class IntegrationTestConfig:
     postgres_bin_dir: str | None = None
     postgres_image: str = "postgres:16-alpine"
     postgres_os_user: str | None = None
+    kafka_provider: str | None = None
+    kafka_bootstrap: str | None = None
+    """host:port[,host:port...] of a Kafka cluster to use instead of starting one."""
+    kafka_bin: str | None = None
+    """kafka-server-start.sh of an Apache Kafka, or a Tansu broker binary."""
+    kafka_image: str = "confluentinc/cp-kafka:7.6.1"
     startup_timeout: float = 30.0
     connect_timeout: float = 5.0
     seed: int | None = None
@@ -80,7 +100,7 @@ class IntegrationTestConfig:
     allow_cleanup: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("provider", "postgres_provider"):
+        for name in ("provider", *(f"{service}_provider" for service in EXTERNAL_SETTINGS)):
             value = getattr(self, name)
             if value is not None and value not in PROVIDERS:
                 raise ConfigError(
@@ -97,8 +117,9 @@ class IntegrationTestConfig:
         return specific if specific is not None else self.provider
 
     def url_for(self, service: str) -> str | None:
-        """The external URL configured for ``service``, if any."""
-        value = getattr(self, f"{service}_url", None)
+        """The external address configured for ``service`` (a URL, or Kafka's bootstrap list), if any."""
+        setting = EXTERNAL_SETTINGS.get(service)
+        value = getattr(self, setting) if setting is not None else None
         return value or None
 
     @property
@@ -198,6 +219,11 @@ def _read_ini(start: Path) -> dict[str, Any]:
             )
         values[key] = _convert(key, text, f"{path} [{INI_SECTION}]")
     return values
+
+
+def external_variable(service: str) -> str:
+    """The environment variable that gives ``service``'s external address (HARNESS_POSTGRES_URL, ...)."""
+    return _SOURCES[EXTERNAL_SETTINGS[service]][0]
 
 
 _cli_options: dict[str, Any] = {}

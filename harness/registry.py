@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from harness.config import IntegrationTestConfig, get_config
+from harness.config import IntegrationTestConfig, external_variable, get_config
 from harness.errors import ConfigError, ServiceUnavailable, did_you_mean
 from harness.providers.base import Provider
 from harness.providers.docker import DockerProvider, docker_available
@@ -36,7 +36,7 @@ from harness.providers.rundir import (
     read_process_record,
     reap_run_dir,
 )
-from harness.services import postgres
+from harness.services import kafka, postgres
 from harness.services.base import Endpoint, Service
 
 __all__ = [
@@ -52,7 +52,7 @@ __all__ = [
 
 logger = logging.getLogger("harness")
 
-SERVICES: dict[str, Service] = {"postgres": postgres.SERVICE}
+SERVICES: dict[str, Service] = {"postgres": postgres.SERVICE, "kafka": kafka.SERVICE}
 
 
 def get_service(name: str) -> Service:
@@ -78,7 +78,7 @@ class ProviderStatus:
 def provider_statuses(service: Service, config: IntegrationTestConfig) -> list[ProviderStatus]:
     """Each provider's availability for ``service``, in the order ``auto`` tries them."""
     url = config.url_for(service.name)
-    env_name = f"HARNESS_{service.name.upper()}_URL"
+    env_name = external_variable(service.name)
     statuses = [
         ProviderStatus(
             service.name,
@@ -189,11 +189,12 @@ class Registry:
     def _start_or_attach(
         self, service: Service, provider_name: str, key: str, config: IntegrationTestConfig
     ) -> Endpoint:
+        self._install_exit_hooks()  # also for external servers: the run's own topics and rows go at exit
         if provider_name == "external":
             url = config.url_for(service.name)
             if url is None:
                 raise ServiceUnavailable(
-                    f"provider 'external' was asked for {service.name} but HARNESS_{service.name.upper()}_URL "
+                    f"provider 'external' was asked for {service.name} but {external_variable(service.name)} "
                     "is not set; set it, or choose HARNESS_PROVIDER=auto."
                 )
             external = ExternalProvider(service, url, timeout=config.connect_timeout)
@@ -202,7 +203,6 @@ class Registry:
             return endpoint
         run = current_run()
         run.ensure()
-        self._install_exit_hooks()
         record_name = f"services/{key}.json"
         with run.locked():
             record = run.read_json(record_name)

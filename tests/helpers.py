@@ -67,7 +67,10 @@ def run_pytest(cwd: Path, *args: str, env: dict[str, str] | None = None, timeout
 
 
 def servers_of_run(owner_pid: int) -> list[str]:
-    """Command lines of live (non-zombie) server processes whose run directory belongs to ``owner_pid``."""
+    """Command lines of live server processes whose run directory belongs to ``owner_pid``.
+
+    A server is recognised by its run directory in its command line or as its working directory.
+    """
     marker = f"/run-{owner_pid}-"
     found = []
     for proc in Path("/proc").iterdir():
@@ -75,9 +78,11 @@ def servers_of_run(owner_pid: int) -> list[str]:
             continue
         try:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            # Servers whose command line does not name their directory (Tansu) run inside it.
+            cwd = os.readlink(proc / "cwd")
         except OSError:
             continue
-        if marker in cmdline and "harness.providers.reaper" not in cmdline:
+        if (marker in cmdline or marker in cwd + "/") and "harness.providers.reaper" not in cmdline:
             found.append(cmdline)
     return found
 

@@ -1,7 +1,7 @@
 import re
 
 from harness.cli import main
-from tests.helpers import run_python
+from tests.helpers import clean_env, run_python
 
 
 def test_doctor_lists_each_provider_with_binary_and_version(capsys):
@@ -20,17 +20,45 @@ def test_doctor_unknown_service_is_an_error(capsys):
 
 def test_up_env_down(tmp_path):
     up = run_python(["-m", "harness.cli", "up"], tmp_path)
-    assert up.returncode == 0, up.stderr
-    match = re.fullmatch(r"export HARNESS_POSTGRES_URL=(postgresql://postgres@127\.0\.0\.1:\d+/postgres)\n", up.stdout)
-    assert match
     try:
+        assert up.returncode == 0, up.stderr
+        match = re.fullmatch(
+            r"export HARNESS_POSTGRES_URL=(postgresql://postgres@127\.0\.0\.1:\d+/postgres)\n"
+            r"export HARNESS_KAFKA_BOOTSTRAP=(127\.0\.0\.1:\d+)\n",
+            up.stdout,
+        )
+        assert match, up.stdout
         env = run_python(["-m", "harness.cli", "env"], tmp_path)
-        assert match.group(0) in env.stdout
-        from harness.services.postgres import SERVICE
+        assert set(match.group(0).splitlines()) <= set(env.stdout.splitlines())
+        from harness.services import kafka, postgres
 
-        SERVICE.probe(SERVICE.external_endpoint(match.group(1)), timeout=5)  # a later run attaches to it
+        # a later run attaches to them
+        postgres.SERVICE.probe(postgres.SERVICE.external_endpoint(match.group(1)), timeout=5)
+        kafka.SERVICE.probe(kafka.SERVICE.external_endpoint(match.group(2)), timeout=5)
     finally:
         down = run_python(["-m", "harness.cli", "down"], tmp_path)
     assert "stopped" in down.stdout
     env = run_python(["-m", "harness.cli", "env"], tmp_path)
-    assert match.group(0) not in env.stdout
+    assert match.group(1) not in env.stdout and match.group(2) not in env.stdout
+
+
+def test_up_skips_a_service_this_machine_cannot_run_unless_it_was_named(tmp_path):
+    no_tansu = (
+        "import sys, harness.services.kafka as kafka\n"
+        "kafka._bundled_tansu = lambda: None\n"
+        "from harness.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    script = tmp_path / "up.py"
+    script.write_text(no_tansu)
+    env = clean_env(PATH="/usr/bin:/bin")
+    try:
+        up = run_python([str(script), "up"], tmp_path, env=env)
+        assert up.returncode == 0, up.stderr
+        assert "# kafka: skipped, no local binary (pip install 'harness[kafka]'" in up.stderr
+        assert up.stdout.startswith("export HARNESS_POSTGRES_URL=") and "KAFKA" not in up.stdout
+        named = run_python([str(script), "up", "kafka"], tmp_path, env=env)
+        assert named.returncode == 1
+        assert named.stderr.startswith("harness: No local kafka binary found (tried: ")
+    finally:
+        run_python(["-m", "harness.cli", "down"], tmp_path)

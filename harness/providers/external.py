@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.config import external_variable
 from harness.errors import ServiceUnavailable
 from harness.services.base import Endpoint, Service
 
@@ -31,7 +32,7 @@ class ExternalProvider:
             raise ServiceUnavailable(
                 f"{self.service.name} at {endpoint.address} ({endpoint.display_url}) did not answer within "
                 f"{self.timeout:g}s: {exc}. Check the address and credentials in "
-                f"HARNESS_{self.service.name.upper()}_URL, or unset it to let harness start a server."
+                f"{external_variable(self.service.name)}, or unset it to let harness start a server."
             ) from exc
         self.endpoint = endpoint
         return endpoint

@@ -118,7 +118,7 @@ class LocalProvider:
             code = self.process.poll()
             if code is not None:
                 log = self.logs()
-                if "already in use" in log:
+                if "already in use" in log or "Address in use" in log:
                     raise _PortTakenError()
                 raise ServiceStartError(
                     f"{self.service.name} ({launch.command[0]}) exited with code {code} before it was ready. "

@@ -118,3 +118,43 @@ def test_real_container_when_a_daemon_answers():
         SERVICE.probe(endpoint, timeout=5)
     finally:
         provider.stop()
+
+
+class FakeKafkaContainer(FakeContainer):
+    """Stands in for a testcontainers KafkaContainer."""
+
+    def get_bootstrap_server(self):
+        return f"127.0.0.1:{self.port}"
+
+
+def test_kafka_container_endpoint_is_its_bootstrap_server(daemon_up, monkeypatch):
+    from harness.registry import registry
+    from harness.services.kafka import SERVICE as KAFKA
+    from harness.services.kafka import group_settings
+
+    real = registry.acquire("kafka")  # the fake container "publishes" the real local broker's port
+    container = FakeKafkaContainer(real.port)
+    monkeypatch.setattr(KAFKA, "docker_container", lambda config: container)
+    provider = docker_provider.DockerProvider(KAFKA, IntegrationTestConfig(), current_run())
+    endpoint = provider.start()
+    try:
+        assert (endpoint.provider, endpoint.url, endpoint.owned) == ("docker", real.url, True)
+        assert group_settings(endpoint)["session_timeout_ms"] == 2000  # the container allows short sessions
+        assert provider.is_ready()
+    finally:
+        provider.stop()
+    assert container.calls == ["start", "stop"]
+
+
+@pytest.mark.docker
+def test_kafka_container_definition_is_kraft_with_fast_group_settings():
+    available, reason = docker_provider.docker_available()
+    if not available:
+        pytest.skip(f"needs a Docker daemon: {reason}")
+    from harness.services.kafka import SERVICE as KAFKA
+
+    container = KAFKA.docker_container(IntegrationTestConfig(kafka_image="confluentinc/cp-kafka:7.6.1"))
+    assert container.kraft_enabled
+    assert container.env["KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"] == "0"
+    assert container.env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "1"
+    assert container.env["KAFKA_GROUP_MIN_SESSION_TIMEOUT_MS"] == "500"

