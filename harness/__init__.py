@@ -1,6 +1,6 @@
-"""harness: integration tests on real PostgreSQL, isolated per test, cleaned up, explained on failure.
+"""harness: integration tests on real PostgreSQL and Kafka, isolated per test, cleaned up, explained on failure.
 
->>> from harness import DatabaseTestBase, TestDataManager, IntegrationTestConfig
+>>> from harness import DatabaseTestBase, MessageQueueTestBase, TestDataManager, IntegrationTestConfig
 """
 
 from __future__ import annotations
@@ -8,13 +8,18 @@ from __future__ import annotations
 import logging
 
 from harness.bases.database import DatabaseTestBase
+from harness.bases.messaging import MessageQueueTestBase
 from harness.config import IntegrationTestConfig
 from harness.data.manager import TestDataManager
+from harness.data.messages import Message
+from harness.data.topics import TopicManager
 from harness.errors import (
     ConfigError,
     DataCleanupError,
     HarnessError,
     IsolationError,
+    MessagesNotReceived,
+    MessagingError,
     ServiceStartError,
     ServiceUnavailable,
     UnsafeTargetError,
@@ -27,9 +32,14 @@ __all__ = [
     "HarnessError",
     "IntegrationTestConfig",
     "IsolationError",
+    "Message",
+    "MessageQueueTestBase",
+    "MessagesNotReceived",
+    "MessagingError",
     "ServiceStartError",
     "ServiceUnavailable",
     "TestDataManager",
+    "TopicManager",
     "UnsafeTargetError",
 ]
 

@@ -9,6 +9,8 @@
     +-- UnsafeTargetError           a cleanup aimed at a database that does not look like a test database
     +-- IsolationError              a test broke the isolation harness gives it (e.g. ended the class transaction)
     +-- DataCleanupError            tracked rows could not be deleted (e.g. untracked rows still reference them)
+    +-- MessagingError              a Kafka request for a test was refused (bad topic name, missing topic, ...)
+        +-- MessagesNotReceived     (also AssertionError) fewer messages arrived than a test waited for
 
 Every message says what failed, where, and what to do about it; none carries a password.
 """
@@ -23,6 +25,8 @@ __all__ = [
     "DataCleanupError",
     "HarnessError",
     "IsolationError",
+    "MessagesNotReceived",
+    "MessagingError",
     "ServiceStartError",
     "ServiceUnavailable",
     "UnsafeTargetError",
@@ -65,6 +69,21 @@ class IsolationError(HarnessError):
 
 class DataCleanupError(HarnessError):
     """Tracked rows could not be deleted; the message names the table and the cause."""
+
+
+class MessagingError(HarnessError):
+    """A Kafka request harness made for a test failed.
+
+    The message names the topic or group, the broker's address, and the broker's
+    own reason (e.g. why it refused a topic name).
+    """
+
+
+class MessagesNotReceived(MessagingError, AssertionError):
+    """Fewer messages than expected arrived in time, or none matched; the message shows those that did.
+
+    An ``AssertionError``, so both pytest and unittest report it as a test failure.
+    """
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:

@@ -14,6 +14,7 @@ from harness.config import PROVIDERS, IntegrationTestConfig, get_config, set_cli
 from harness.data import schema
 from harness.data.context import running_test
 from harness.data.seeding import replay_hint, run_seed
+from harness.data.topics import TopicManager
 from harness.registry import registry
 from harness.services.base import Endpoint
 
@@ -21,15 +22,20 @@ __all__ = [
     "db_session",
     "harness_config",
     "harness_database",
+    "harness_kafka",
     "harness_metadata",
     "harness_postgres",
+    "kafka_topic",
+    "kafka_topics",
     "pytest_addoption",
     "pytest_configure",
     "pytest_runtest_makereport",
     "pytest_unconfigure",
 ]
 
-HARNESS_FIXTURES = frozenset({"db_session", "harness_postgres", "harness_database"})
+HARNESS_FIXTURES = frozenset(
+    {"db_session", "harness_postgres", "harness_database", "harness_kafka", "kafka_topics", "kafka_topic"}
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -115,6 +121,30 @@ def db_session(
                 transaction.rollback()
 
 
+@pytest.fixture(scope="session")
+def harness_kafka(harness_config: IntegrationTestConfig) -> Iterator[Endpoint]:
+    """A running Kafka-protocol broker for the whole run; ``harness_kafka.url`` is its bootstrap list."""
+    endpoint = registry.acquire("kafka", harness_config)
+    yield endpoint
+    registry.release(endpoint)
+
+
+@pytest.fixture()
+def kafka_topics(harness_kafka: Endpoint) -> Iterator[TopicManager]:
+    """This test's TopicManager: create_topic, produce, consume, assert_published, new_consumer.
+
+    Its topics and groups are deleted, and its clients closed, after the test.
+    """
+    with TopicManager(harness_kafka) as manager:
+        yield manager
+
+
+@pytest.fixture()
+def kafka_topic(kafka_topics: TopicManager) -> str:
+    """The name of a fresh one-partition topic, deleted after the test."""
+    return kafka_topics.create_topic()
+
+
 def _uses_harness(item: pytest.Item) -> bool:
     cls = getattr(item, "cls", None)
     if isinstance(cls, type) and issubclass(cls, HarnessLifecycle):
@@ -128,7 +158,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     if report.failed and _uses_harness(item):
         config = get_config()
         lines = [replay_hint(config)]
+        instance = getattr(item, "instance", None)
+        if isinstance(instance, HarnessLifecycle):
+            lines += instance._harness_failure_hint().splitlines()
+        manager = getattr(item, "funcargs", {}).get("kafka_topics")
+        if isinstance(manager, TopicManager):
+            lines.append(f"harness: this test's topics and groups: {manager.prefix}*")
         lines += [f"harness: {endpoint.service} ({endpoint.provider}) at {endpoint.display_url}"
                   for endpoint in registry.endpoints()]
-        report.sections.append(("harness", "\n".join(lines)))
+        report.sections.append(("harness", "\n".join(dict.fromkeys(lines))))
     return report

@@ -9,9 +9,14 @@ PUBLIC = {
     "HarnessError",
     "IntegrationTestConfig",
     "IsolationError",
+    "Message",
+    "MessageQueueTestBase",
+    "MessagesNotReceived",
+    "MessagingError",
     "ServiceStartError",
     "ServiceUnavailable",
     "TestDataManager",
+    "TopicManager",
     "UnsafeTargetError",
 }
 

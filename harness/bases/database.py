@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine, RootTransaction
 from sqlalchemy.exc import NoInspectionAvailable
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from harness.bases.lifecycle import HarnessLifecycle
+from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
 from harness.config import IntegrationTestConfig, get_config
 from harness.data import schema
 from harness.data.context import running_test
@@ -100,6 +100,7 @@ class DatabaseTestMixin(HarnessLifecycle):
 
     @classmethod
     def _harness_setup_class(cls, stack: ExitStack) -> None:
+        super()._harness_setup_class(stack)
         _validate_choice(cls, "database", cls.database, DATABASES)
         _validate_choice(cls, "isolation", cls.isolation, ISOLATIONS)
         if cls.metadata is not None and not isinstance(cls.metadata, MetaData):
@@ -131,7 +132,9 @@ class DatabaseTestMixin(HarnessLifecycle):
         cls._harness_state = state
         cls.engine = database.engine
         cls.database_url = database.url
-        stack.callback(lambda: _forget(cls, ("_harness_state", "engine", "database_url", *state.seeded)))
+        stack.callback(
+            lambda: forget_class_attributes(cls, ("_harness_state", "engine", "database_url", *state.seeded))
+        )
 
         if cls.isolation == "transaction":
             state.connection = stack.enter_context(cls.engine.connect())
@@ -172,6 +175,7 @@ class DatabaseTestMixin(HarnessLifecycle):
         super().setup_method(method)
 
     def _harness_setup_test(self, stack: ExitStack) -> None:
+        super()._harness_setup_test(stack)
         cls = type(self)
         state: _ClassState = cls._harness_state
         if cls.isolation == "transaction":
@@ -245,7 +249,8 @@ class DatabaseTestMixin(HarnessLifecycle):
 
     def _harness_failure_hint(self) -> str:
         state = type(self).__dict__.get("_harness_state")
-        return state.replay if state is not None else ""
+        hints = [super()._harness_failure_hint(), state.replay if state is not None else ""]
+        return "\n".join(hint for hint in hints if hint)
 
     # -- helpers for tests -------------------------------------------------------------------
 
@@ -266,12 +271,6 @@ class DatabaseTestMixin(HarnessLifecycle):
             raise
         finally:
             session.close()
-
-
-def _forget(cls: type, names: tuple[str, ...]) -> None:
-    for name in names:
-        if name in cls.__dict__:
-            delattr(cls, name)
 
 
 _MISSING = object()

@@ -20,7 +20,7 @@ import unittest
 from contextlib import ExitStack
 from typing import Any, cast
 
-__all__ = ["HarnessLifecycle"]
+__all__ = ["HarnessLifecycle", "forget_class_attributes"]
 
 _CLASS_STACK = "_harness_class_stack"
 _TEST_STACK = "_harness_test_stack"
@@ -145,6 +145,13 @@ class HarnessLifecycle:
                 if test is self and hint:
                     report[index] = (test, f"{text}\n{hint}\n")
         return outcome
+
+
+def forget_class_attributes(cls: type, names: tuple[str, ...]) -> None:
+    """Delete what a class setup set on ``cls`` itself (never an inherited attribute)."""
+    for name in names:
+        if name in cls.__dict__:
+            delattr(cls, name)
 
 
 def _report_lists(result: Any) -> list[list[Any]]:

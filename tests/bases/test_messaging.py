@@ -1,0 +1,161 @@
+"""MessageQueueTestBase: per-test topics, both runner styles, and nothing left on the broker after a run."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness import MessageQueueTestBase, MessagesNotReceived
+from harness.providers.rundir import current_run
+from harness.services.kafka import namespace
+from tests.bases.conftest import problems, run_case
+from tests.helpers import assert_nothing_left, clean_env, run_pytest, run_python, write
+
+
+def _leftovers(kafka_admin):
+    """Topics and groups of harness runs other than this one (every child run must have removed its own)."""
+    mine = namespace(current_run())
+    topics = [name for name in kafka_admin.list_topics() if name.startswith("harness.") and not name.startswith(mine)]
+    groups = [group["group_id"] for group in kafka_admin.list_groups()
+              if group["group_id"].startswith("harness.") and not group["group_id"].startswith(mine)]
+    return topics + groups
+
+
+def test_two_tests_using_the_same_topic_name_never_see_each_others_messages(kafka_admin):
+    seen = {}
+
+    class TestIsolation(MessageQueueTestBase):
+        def test_a_publishes(self):
+            topic = self.create_topic("events")
+            for number in range(3):
+                self.produce(topic, {"n": number})
+            seen["a"] = topic
+            assert len(self.consume(topic, count=3)) == 3
+
+        def test_b_sees_an_empty_topic(self):
+            topic = self.create_topic("events")
+            seen["b"] = topic
+            with self.assertRaises(MessagesNotReceived):
+                self.consume(topic, timeout=0.3)
+
+    result = run_case(TestIsolation)
+    assert problems(result) == [] and result.testsRun == 2
+    assert seen["a"] != seen["b"] and seen["a"].endswith(".events") and seen["b"].endswith(".events")
+    remaining = set(kafka_admin.list_topics())
+    assert seen["a"] not in remaining and seen["b"] not in remaining
+
+
+def test_the_class_gets_the_bootstrap_servers_and_forgets_them_after(kafka_broker):
+    captured = {}
+
+    class TestBootstrap(MessageQueueTestBase):
+        def test_x(self):
+            captured["bootstrap"] = self.bootstrap_servers
+            captured["producer"] = self.producer
+
+    result = run_case(TestBootstrap)
+    assert problems(result) == []
+    assert captured["bootstrap"] == kafka_broker.url
+    assert "bootstrap_servers" not in TestBootstrap.__dict__
+    with pytest.raises(Exception, match="closed|Closed"):
+        captured["producer"].send("anything", b"x")  # closed after the test
+
+
+SUITE = '''
+import pathlib
+
+from harness import MessageQueueTestBase
+from harness.bases import MessageQueueTestMixin
+
+
+class Checks:
+    def test_round_trip_and_a_group(self):
+        topic = self.create_topic("orders", partitions=2)
+        self.produce(topic, {"id": 1}, key="user-1")
+        assert self.consume(topic)[0].value == {"id": 1}
+        assert self.consume(topic, group_id="billing")[0].key == "user-1"
+        pathlib.Path("topics.log").open("a").write(topic + "\\n")
+
+    def test_fails_after_creating_a_topic(self):
+        topic = self.create_topic("doomed")
+        self.produce(topic, {"id": 2})
+        pathlib.Path("topics.log").open("a").write(topic + "\\n")
+        assert False, "this test fails on purpose"
+'''
+
+UNITTEST_CASE = "class TestStyle(Checks, MessageQueueTestBase):\n    pass\n"
+PYTEST_CASE = "class TestStyle(Checks, MessageQueueTestMixin):\n    pass\n"
+
+
+@pytest.mark.parametrize("style", ["plain pytest class", "TestCase under pytest", "python -m unittest"])
+def test_every_runner_style_removes_every_topic_and_group_whatever_the_outcome(
+    tmp_path, style, kafka_broker, kafka_admin
+):
+    write(tmp_path, "test_style.py", SUITE + (PYTEST_CASE if style == "plain pytest class" else UNITTEST_CASE))
+    env = clean_env(HARNESS_KAFKA_BOOTSTRAP=kafka_broker.url)  # a broker that outlives the child run
+    if style == "python -m unittest":
+        result = run_python(["-m", "unittest", "-v", "test_style"], tmp_path, env=env)
+        output = result.stderr
+        assert "Ran 2 tests" in output and "FAILED (failures=1)" in output, output
+    else:
+        result = run_pytest(tmp_path, "test_style.py", env=env)
+        output = result.stdout
+        assert "1 failed, 1 passed" in output, output + result.stderr
+    assert "this test fails on purpose" in output
+    assert "this test's topics and groups: harness." in output
+    topics = (tmp_path / "topics.log").read_text().split()
+    assert len(topics) == 2 and all(topic.startswith("harness.") for topic in topics)
+    assert _leftovers(kafka_admin) == []
+    assert_nothing_left(result)
+
+
+def test_a_run_interrupted_mid_test_still_deletes_its_topics(tmp_path, kafka_broker, kafka_admin):
+    write(tmp_path, "test_slow.py", '''
+import pathlib, time
+from harness import MessageQueueTestBase
+
+class TestSlow(MessageQueueTestBase):
+    def test_waits(self):
+        self.create_topic("interrupted")
+        pathlib.Path("ready").write_text("1")
+        time.sleep(120)
+''')
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=tmp_path,
+        env=clean_env(HARNESS_KAFKA_BOOTSTRAP=kafka_broker.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "ready").exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert any(".interrupted" in name for name in kafka_admin.list_topics())
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert _leftovers(kafka_admin) == []
+
+
+def test_an_unreachable_bootstrap_address_fails_the_class_naming_it(tmp_path):
+    write(tmp_path, "test_down.py", '''
+from harness import MessageQueueTestBase
+
+class TestDown(MessageQueueTestBase):
+    def test_x(self):
+        pass
+''')
+    started = time.monotonic()
+    result = run_pytest(tmp_path, "test_down.py", env=clean_env(
+        HARNESS_KAFKA_BOOTSTRAP="127.0.0.1:1", HARNESS_CONNECT_TIMEOUT="2"))
+    assert time.monotonic() - started < 30
+    assert "ServiceUnavailable: kafka at 127.0.0.1:1 (127.0.0.1:1) did not answer within 2s: 127.0.0.1:1: " \
+           "Connection refused." in result.stdout, result.stdout
+    assert "HARNESS_KAFKA_BOOTSTRAP" in result.stdout
+    assert result.returncode == 1
+    assert_nothing_left(result)
