@@ -87,3 +87,38 @@ def _kept_dirs():
     from harness.registry import kept_runs
 
     return kept_runs()
+
+
+KAFKA_FIXTURE_TESTS = '''
+import pathlib
+
+
+def test_first(kafka_topic, kafka_topics):
+    kafka_topics.produce(kafka_topic, {"from": "first"})
+    assert [message.value for message in kafka_topics.consume(kafka_topic)] == [{"from": "first"}]
+    pathlib.Path("topics.log").open("a").write(kafka_topic + "\\n")
+
+
+def test_second_sees_only_its_own(kafka_topic, kafka_topics):
+    kafka_topics.produce(kafka_topic, {"from": "second"})
+    assert [message.value for message in kafka_topics.consume(kafka_topic)] == [{"from": "second"}]
+    pathlib.Path("topics.log").open("a").write(kafka_topic + "\\n")
+
+
+def test_fails(kafka_topics, harness_kafka):
+    kafka_topics.consume(kafka_topics.create_topic("empty"), timeout=0.2)
+'''
+
+
+def test_kafka_fixtures_isolate_tests_and_leave_no_topic(tmp_path, kafka_broker, kafka_admin):
+    write(tmp_path, "test_kafka.py", KAFKA_FIXTURE_TESTS)
+    before = set(kafka_admin.list_topics())
+    result = run_pytest(tmp_path, "-p", "no:randomly", env=clean_env(HARNESS_KAFKA_BOOTSTRAP=kafka_broker.url))
+    assert "1 failed, 2 passed" in result.stdout, result.stdout + result.stderr
+    first, second = (tmp_path / "topics.log").read_text().split()
+    assert first != second
+    assert "0 of 1 expected message(s) arrived within 0.2s" in result.stdout
+    assert re.search(r"harness: this test's topics and groups: harness\.\w+\.main\.t\d+\.\*", result.stdout)
+    assert re.search(rf"harness: kafka \(external\) at {re.escape(kafka_broker.url)}", result.stdout)
+    assert set(kafka_admin.list_topics()) == before
+    assert_nothing_left(result)

@@ -59,3 +59,32 @@ def test_keep_under_xdist_keeps_the_workers_server(models_module):
     assert servers_of_run(controller_pid)
     run_python(["-m", "harness.cli", "down"], models_module)
     assert not servers_of_run(controller_pid)
+
+
+KAFKA_SUITE = '''
+import os
+from harness import MessageQueueTestBase
+
+
+class TestWorker{n}(MessageQueueTestBase):
+    def test_info(self):
+        topic = self.create_topic("shared")
+        worker = os.environ["PYTEST_XDIST_WORKER"]
+        self.produce(topic, {{"worker": worker}})
+        assert [message.value for message in self.consume(topic)] == [{{"worker": worker}}]
+        with open("info.log", "a") as log:
+            log.write(f"INFO worker={{worker}} bootstrap={{self.bootstrap_servers}} topic={{topic}}\\n")
+'''
+
+
+def test_workers_share_the_broker_and_not_the_topics(tmp_path):
+    for n in range(4):
+        write(tmp_path, f"test_k{n}.py", KAFKA_SUITE.format(n=n))
+    result = run_pytest(tmp_path, "-n", "2")
+    assert "4 passed" in result.stdout, result.stdout + result.stderr
+    infos = re.findall(r"INFO worker=(\w+) bootstrap=(\S+) topic=(\S+)", (tmp_path / "info.log").read_text())
+    assert len(infos) == 4
+    assert len({bootstrap for _, bootstrap, _ in infos}) == 1  # one broker for the run
+    assert len({topic for _, _, topic in infos}) == 4
+    assert all(f".{worker}." in topic for worker, _, topic in infos)  # the worker is part of the namespace
+    assert not servers_of_run(result.pid)
