@@ -109,6 +109,18 @@ class TopicManager:
             self.groups.append(group)
         return group
 
+    def client_config(self, group_id: str | None = None) -> dict[str, Any]:
+        """kafka-python settings for clients of the code under test (``KafkaConsumer(topic, **config)``).
+
+        The broker's bootstrap list and pinned API version; with ``group_id``, the
+        namespaced group (deleted after the test) and the settings under which a
+        new group gets its first message fast.
+        """
+        config: dict[str, Any] = dict(self._settings)
+        if group_id is not None:
+            config.update(group_settings(self.endpoint), group_id=self.group_id(group_id))
+        return config
+
     # -- topics -----------------------------------------------------------------------------
 
     @property
@@ -222,28 +234,23 @@ class TopicManager:
         for topic in topics:
             self._require_topic(topic, f"new_consumer({topic!r})")
         settings: dict[str, Any] = {
-            **self._settings,
+            **self.client_config(group_id),
             "client_id": f"{self.prefix}consumer",
             "allow_auto_create_topics": False,
             "fetch_max_wait_ms": 100,
         }
-        if group_id is not None:
-            settings.update(group_settings(self.endpoint), group_id=self.group_id(group_id))
-            settings.update(config)
-            consumer = self._kafka.KafkaConsumer(*topics, **settings)
-        else:
+        if group_id is None:
             settings.update(group_id=None, enable_auto_commit=False)
-            settings.update(config)
-            consumer = self._kafka.KafkaConsumer(**settings)
-            self._consumers.append(consumer)
+        settings.update(config)
+        consumer = self._kafka.KafkaConsumer(*(topics if group_id is not None else ()), **settings)
+        self._consumers.append(consumer)
+        if group_id is None:
             try:
                 self._assign_from_start(consumer, topics)
             except BaseException:
                 self._consumers.remove(consumer)
                 consumer.close()
                 raise
-            return consumer
-        self._consumers.append(consumer)
         return consumer
 
     def _assign_from_start(self, consumer: Any, topics: tuple[str, ...]) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from harness.data.topics import TopicManager
 from harness.errors import MessagesNotReceived, MessagingError
+from harness.services.kafka import kafka_python
 
 
 @pytest.fixture()
@@ -208,3 +209,21 @@ def test_cleanup_runs_when_the_block_raises(kafka_broker, kafka_admin):
             manager.create_topic("doomed")
             raise RuntimeError("the test failed")
     assert not [name for name in kafka_admin.list_topics() if name.startswith(manager.prefix)]
+
+
+def test_client_config_gives_the_code_under_test_fast_namespaced_groups(kafka):
+    topic = kafka.create_topic()
+    kafka.produce(topic, {"n": 1})
+    config = kafka.client_config(group_id="app")
+    assert config["group_id"] == kafka.prefix + "app" and config["session_timeout_ms"] == 2000
+    assert "group_id" not in kafka.client_config()
+    consumer = kafka_python().KafkaConsumer(topic, **config)
+    try:
+        records = {}
+        deadline = time.monotonic() + 10
+        while not records and time.monotonic() < deadline:
+            records = consumer.poll(timeout_ms=100)
+        assert records
+    finally:
+        consumer.close()
+    assert kafka.groups == [kafka.prefix + "app"]  # deleted by cleanup with the others
