@@ -14,7 +14,7 @@ from pathlib import Path
 
 from _common import leftovers, parse_args
 
-SCRIPTS = ("bench_cold_start.py", "bench_per_test.py", "bench_cleanup.py", "bench_memory.py")
+SCRIPTS = ("bench_cold_start.py", "bench_per_test.py", "bench_cleanup.py", "bench_memory.py", "bench_kafka.py")
 
 
 def main() -> int:

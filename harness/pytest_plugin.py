@@ -14,7 +14,7 @@ from harness.config import PROVIDERS, IntegrationTestConfig, get_config, set_cli
 from harness.data import schema
 from harness.data.context import running_test
 from harness.data.seeding import replay_hint, run_seed
-from harness.data.topics import TopicManager
+from harness.data.topics import TopicManager, new_admin_client
 from harness.registry import registry
 from harness.services.base import Endpoint
 
@@ -129,13 +129,20 @@ def harness_kafka(harness_config: IntegrationTestConfig) -> Iterator[Endpoint]:
     registry.release(endpoint)
 
 
+@pytest.fixture(scope="session")
+def _harness_kafka_admin(harness_kafka: Endpoint) -> Iterator[Any]:
+    admin = new_admin_client(harness_kafka)
+    yield admin
+    admin.close()
+
+
 @pytest.fixture()
-def kafka_topics(harness_kafka: Endpoint) -> Iterator[TopicManager]:
+def kafka_topics(harness_kafka: Endpoint, _harness_kafka_admin: Any) -> Iterator[TopicManager]:
     """This test's TopicManager: create_topic, produce, consume, assert_published, new_consumer.
 
     Its topics and groups are deleted, and its clients closed, after the test.
     """
-    with TopicManager(harness_kafka) as manager:
+    with TopicManager(harness_kafka, admin=_harness_kafka_admin) as manager:
         yield manager
 
 

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
 from harness.config import IntegrationTestConfig, get_config
 from harness.data.messages import Headers, Match, Message
-from harness.data.topics import TopicManager
+from harness.data.topics import TopicManager, new_admin_client
 from harness.registry import registry
 from harness.services.base import Endpoint
 
@@ -29,6 +29,7 @@ class MessageQueueTestMixin(HarnessLifecycle):
 
     bootstrap_servers: ClassVar[str]
     kafka_endpoint: ClassVar[Endpoint]
+    _harness_kafka_admin: ClassVar[Any]
     kafka: TopicManager
     """This test's TopicManager (every helper below delegates to it)."""
 
@@ -40,13 +41,17 @@ class MessageQueueTestMixin(HarnessLifecycle):
             config = config.replace(**cls.config_overrides)
         endpoint = registry.acquire("kafka", config)
         stack.callback(registry.release, endpoint)
+        admin = new_admin_client(endpoint)  # shared by the class's tests: one costs ~4 ms to create
+        stack.callback(admin.close)
         cls.kafka_endpoint = endpoint
         cls.bootstrap_servers = endpoint.url
-        stack.callback(forget_class_attributes, cls, ("kafka_endpoint", "bootstrap_servers"))
+        cls._harness_kafka_admin = admin
+        stack.callback(forget_class_attributes, cls, ("kafka_endpoint", "bootstrap_servers", "_harness_kafka_admin"))
 
     def _harness_setup_test(self, stack: ExitStack) -> None:
         super()._harness_setup_test(stack)
-        self.kafka = TopicManager(type(self).kafka_endpoint, timeout=type(self).message_timeout)
+        cls = type(self)
+        self.kafka = TopicManager(cls.kafka_endpoint, timeout=cls.message_timeout, admin=cls._harness_kafka_admin)
         stack.callback(self.kafka.cleanup)
 
     def _harness_failure_hint(self) -> str:

@@ -32,7 +32,7 @@ from harness.providers.rundir import current_run
 from harness.services.base import Endpoint
 from harness.services.kafka import client_settings, group_settings, kafka_python, namespace
 
-__all__ = ["TopicManager", "test_namespace"]
+__all__ = ["TopicManager", "new_admin_client", "test_namespace"]
 
 MAX_TOPIC_NAME = 249
 LEGAL_NAME = re.compile(r"[a-zA-Z0-9._-]+")
@@ -49,6 +49,11 @@ def test_namespace() -> str:
 
 
 test_namespace.__test__ = False  # type: ignore[attr-defined]  # not a test, whatever pytest's naming rules say
+
+
+def new_admin_client(endpoint: Endpoint) -> Any:
+    """A kafka-python ``KafkaAdminClient`` on ``endpoint`` (the caller closes it)."""
+    return kafka_python().KafkaAdminClient(**client_settings(endpoint), client_id="harness-admin")
 
 
 def _kafka_rule_violation(name: str) -> str | None:
@@ -76,7 +81,9 @@ class TopicManager:
 
     __test__ = False
 
-    def __init__(self, endpoint: Endpoint, *, prefix: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self, endpoint: Endpoint, *, prefix: str | None = None, timeout: float = 10.0, admin: Any = None
+    ) -> None:
         self.endpoint = endpoint
         self.prefix = prefix if prefix is not None else test_namespace()
         self.timeout = timeout
@@ -86,7 +93,8 @@ class TopicManager:
         """Consumer groups handed out by :meth:`group_id`, in order."""
         self._kafka = kafka_python()
         self._settings = client_settings(endpoint)
-        self._admin: Any = None
+        self._admin: Any = admin
+        self._owns_admin = admin is None
         self._producer: Any = None
         self._consumers: list[Any] = []
         self._readers: dict[tuple[str, str | None], Any] = {}
@@ -95,9 +103,9 @@ class TopicManager:
 
     # -- names ------------------------------------------------------------------------------
 
-    def topic_name(self, name: str | None = None) -> str:
+    def topic_name(self, name: str) -> str:
         """The full name ``create_topic(name)`` gives, without creating anything."""
-        return self.prefix + (name if name is not None else f"topic{next(self._unnamed)}")
+        return self.prefix + name
 
     def group_id(self, name: str | None = None) -> str:
         """A consumer-group id in this test's namespace (the same ``name`` gives the same id); deleted after the test.
@@ -125,9 +133,12 @@ class TopicManager:
 
     @property
     def admin(self) -> Any:
-        """A kafka-python ``KafkaAdminClient`` on the broker, closed by :meth:`cleanup`."""
+        """A kafka-python ``KafkaAdminClient`` on the broker: the one given, else its own, closed by :meth:`cleanup`.
+
+        Creating one costs ~4 ms, so the bases share one per class (``admin=``).
+        """
         if self._admin is None:
-            self._admin = self._kafka.KafkaAdminClient(**self._settings, client_id=f"{self.prefix}admin")
+            self._admin = new_admin_client(self.endpoint)
         return self._admin
 
     def create_topic(
@@ -136,7 +147,7 @@ class TopicManager:
         """Create a topic in this test's namespace and return its full name; deleted by :meth:`cleanup`."""
         if not isinstance(partitions, int) or partitions < 1:
             raise ValueError(f"create_topic(): partitions must be a whole number of at least 1, got {partitions!r}.")
-        full = self.topic_name(name)
+        full = self.topic_name(name if name is not None else f"topic{next(self._unnamed)}")
         violation = _kafka_rule_violation(full) if name != "" else 'Topic name is illegal, it can\'t be empty'
         if violation is not None:
             raise MessagingError(
@@ -364,7 +375,7 @@ class TopicManager:
         finally:
             self.groups.clear()
             self.topics.clear()
-            if self._admin is not None:
+            if self._admin is not None and self._owns_admin:
                 self._admin.close()
                 self._admin = None
         if problems:

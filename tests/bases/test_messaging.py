@@ -54,6 +54,10 @@ def test_the_class_gets_the_bootstrap_servers_and_forgets_them_after(kafka_broke
         def test_x(self):
             captured["bootstrap"] = self.bootstrap_servers
             captured["producer"] = self.producer
+            captured["admin"] = self.kafka.admin
+
+        def test_y(self):
+            assert self.kafka.admin is captured["admin"]  # one admin client for the class
 
     result = run_case(TestBootstrap)
     assert problems(result) == []
@@ -61,6 +65,7 @@ def test_the_class_gets_the_bootstrap_servers_and_forgets_them_after(kafka_broke
     assert "bootstrap_servers" not in TestBootstrap.__dict__
     with pytest.raises(Exception, match="closed|Closed"):
         captured["producer"].send("anything", b"x")  # closed after the test
+    assert captured["admin"]._closed  # and the class's admin client after the class
 
 
 SUITE = '''

@@ -227,3 +227,10 @@ def test_client_config_gives_the_code_under_test_fast_namespaced_groups(kafka):
     finally:
         consumer.close()
     assert kafka.groups == [kafka.prefix + "app"]  # deleted by cleanup with the others
+
+
+def test_an_admin_client_passed_in_is_shared_not_closed(kafka_broker, kafka_admin):
+    with TopicManager(kafka_broker, admin=kafka_admin) as manager:
+        topic = manager.create_topic()
+        assert manager.admin is kafka_admin
+    assert topic not in kafka_admin.list_topics()  # deleted, and the shared client still works
