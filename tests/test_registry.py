@@ -23,7 +23,8 @@ def test_a_service_is_started_once_and_reused():
 
 
 def test_unknown_service_suggests_a_known_one():
-    with pytest.raises(ConfigError, match="Unknown service 'postgre'; known services: postgres, kafka. Did you mean"):
+    known = "Unknown service 'postgre'; known services: postgres, redis, kafka. Did you mean"
+    with pytest.raises(ConfigError, match=known):
         get_service("postgre")
 
 

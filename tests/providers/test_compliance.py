@@ -26,7 +26,7 @@ def _docker(service):
     return DockerProvider(service, get_config(), current_run())
 
 
-@pytest.mark.parametrize("service_name", ["postgres", "kafka"])
+@pytest.mark.parametrize("service_name", ["postgres", "redis", "kafka"])
 @pytest.mark.parametrize("make", [_local, _external, pytest.param(_docker, marks=pytest.mark.docker)],
                          ids=["local", "external", "docker"])
 def test_provider_contract(make, service_name):

@@ -158,3 +158,42 @@ def test_kafka_container_definition_is_kraft_with_fast_group_settings():
     assert container.env["KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"] == "0"
     assert container.env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "1"
     assert container.env["KAFKA_GROUP_MIN_SESSION_TIMEOUT_MS"] == "500"
+
+
+class FakeRedisContainer(FakeContainer):
+    """Stands in for a testcontainers RedisContainer."""
+
+    def get_exposed_port(self, port):
+        assert port == 6379
+        return str(self.port)
+
+
+def test_redis_container_endpoint_carries_its_password(daemon_up, monkeypatch):
+    from harness.registry import registry
+    from harness.services.redis import SERVICE as REDIS
+
+    real = registry.acquire("redis")  # the fake container "publishes" the real local server's port
+    container = FakeRedisContainer(real.port)
+    container.password = real.url.split(":")[2].split("@")[0]
+    monkeypatch.setattr(REDIS, "docker_container", lambda config: container)
+    provider = docker_provider.DockerProvider(REDIS, IntegrationTestConfig(), current_run())
+    endpoint = provider.start()
+    try:
+        assert (endpoint.provider, endpoint.port, endpoint.owned) == ("docker", real.port, True)
+        assert endpoint.url == real.url and container.password not in endpoint.display_url
+        assert provider.is_ready()
+    finally:
+        provider.stop()
+    assert container.calls == ["start", "stop"]
+
+
+@pytest.mark.docker
+def test_redis_container_definition_has_a_password_and_no_persistence():
+    available, reason = docker_provider.docker_available()
+    if not available:
+        pytest.skip(f"needs a Docker daemon: {reason}")
+    from harness.services.redis import SERVICE as REDIS
+
+    container = REDIS.docker_container(IntegrationTestConfig(redis_image="redis:7-alpine"))
+    assert container.image == "redis:7-alpine" and len(container.password) == 32
+    assert f"--requirepass {container.password} --save '' --appendonly no" in container._command

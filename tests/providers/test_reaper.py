@@ -59,7 +59,7 @@ def _interrupt_and_check(command, cwd, ready, signum):
             process.communicate()
 
 
-@pytest.mark.parametrize("service", ["postgres", "kafka"])
+@pytest.mark.parametrize("service", ["postgres", "redis", "kafka"])
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=["KILL", "TERM", "INT"])
 def test_runner_ended_by_a_signal_leaves_nothing(tmp_path, signum, service):
     script = write(tmp_path, "child.py", CHILD)
