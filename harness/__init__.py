@@ -1,12 +1,13 @@
-"""harness: integration tests on real PostgreSQL and Kafka, isolated per test, cleaned up, explained on failure.
+"""harness: integration tests on real PostgreSQL, Redis and Kafka, isolated per test, cleaned up, explained on failure.
 
->>> from harness import DatabaseTestBase, MessageQueueTestBase, TestDataManager, IntegrationTestConfig
+>>> from harness import DatabaseTestBase, CacheTestBase, MessageQueueTestBase, TestDataManager
 """
 
 from __future__ import annotations
 
 import logging
 
+from harness.bases.cache import CacheTestBase
 from harness.bases.database import DatabaseTestBase
 from harness.bases.messaging import MessageQueueTestBase
 from harness.config import IntegrationTestConfig
@@ -20,12 +21,14 @@ from harness.errors import (
     IsolationError,
     MessagesNotReceived,
     MessagingError,
+    NamespaceUnavailable,
     ServiceStartError,
     ServiceUnavailable,
     UnsafeTargetError,
 )
 
 __all__ = [
+    "CacheTestBase",
     "ConfigError",
     "DataCleanupError",
     "DatabaseTestBase",
@@ -36,6 +39,7 @@ __all__ = [
     "MessageQueueTestBase",
     "MessagesNotReceived",
     "MessagingError",
+    "NamespaceUnavailable",
     "ServiceStartError",
     "ServiceUnavailable",
     "TestDataManager",

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import MetaData
 from sqlalchemy.orm import Session
 
+from harness.bases.cache import lease_owner
 from harness.bases.lifecycle import HarnessLifecycle
 from harness.config import PROVIDERS, IntegrationTestConfig, get_config, set_cli_options
 from harness.data import schema
@@ -17,6 +18,7 @@ from harness.data.seeding import replay_hint, run_seed
 from harness.data.topics import TopicManager, new_admin_client
 from harness.registry import registry
 from harness.services.base import Endpoint
+from harness.services.redis import DatabaseLease, redis_py
 
 __all__ = [
     "db_session",
@@ -25,16 +27,21 @@ __all__ = [
     "harness_kafka",
     "harness_metadata",
     "harness_postgres",
+    "harness_redis",
     "kafka_topic",
     "kafka_topics",
     "pytest_addoption",
     "pytest_configure",
     "pytest_runtest_makereport",
     "pytest_unconfigure",
+    "redis_client",
 ]
 
 HARNESS_FIXTURES = frozenset(
-    {"db_session", "harness_postgres", "harness_database", "harness_kafka", "kafka_topics", "kafka_topic"}
+    {
+        "db_session", "harness_postgres", "harness_database", "harness_kafka", "kafka_topics", "kafka_topic",
+        "harness_redis", "redis_client",
+    }
 )
 
 
@@ -150,6 +157,34 @@ def kafka_topics(harness_kafka: Endpoint, _harness_kafka_admin: Any) -> Iterator
 def kafka_topic(kafka_topics: TopicManager) -> str:
     """The name of a fresh one-partition topic, deleted after the test."""
     return kafka_topics.create_topic()
+
+
+@pytest.fixture(scope="session")
+def harness_redis(harness_config: IntegrationTestConfig) -> Iterator[Endpoint]:
+    """A running Redis for the whole run; ``harness_redis.url`` carries its password (database 0: leases)."""
+    endpoint = registry.acquire("redis", harness_config)
+    yield endpoint
+    registry.release(endpoint)
+
+
+@pytest.fixture(scope="session")
+def _harness_redis_lease(harness_redis: Endpoint) -> Iterator[DatabaseLease]:
+    lease = DatabaseLease(harness_redis, owner=lease_owner("redis_client fixture"))
+    lease.acquire()
+    yield lease
+    lease.release()
+
+
+@pytest.fixture()
+def redis_client(_harness_redis_lease: DatabaseLease) -> Iterator[Any]:
+    """A ``redis.Redis`` (decoded strings) on a logical database of this process's own, emptied after the test."""
+    _harness_redis_lease.renew()
+    client = redis_py().Redis.from_url(_harness_redis_lease.url, decode_responses=True)
+    try:
+        yield client
+    finally:
+        client.flushdb()
+        client.close()
 
 
 def _uses_harness(item: pytest.Item) -> bool:

@@ -3,6 +3,7 @@ import importlib.resources
 import harness
 
 PUBLIC = {
+    "CacheTestBase",
     "ConfigError",
     "DataCleanupError",
     "DatabaseTestBase",
@@ -13,6 +14,7 @@ PUBLIC = {
     "MessageQueueTestBase",
     "MessagesNotReceived",
     "MessagingError",
+    "NamespaceUnavailable",
     "ServiceStartError",
     "ServiceUnavailable",
     "TestDataManager",

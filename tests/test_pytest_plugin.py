@@ -122,3 +122,32 @@ def test_kafka_fixtures_isolate_tests_and_leave_no_topic(tmp_path, kafka_broker,
     assert re.search(rf"harness: kafka \(external\) at {re.escape(kafka_broker.url)}", result.stdout)
     assert set(kafka_admin.list_topics()) == before
     assert_nothing_left(result)
+
+
+REDIS_FIXTURE_TESTS = '''
+def test_first(redis_client):
+    assert redis_client.set("counter", 1, nx=True)
+    assert redis_client.incr("counter") == 2
+
+
+def test_second_starts_empty(redis_client, harness_redis):
+    assert redis_client.keys() == []  # test_first's key would be here if the database were not emptied
+    assert redis_client.set("counter", 1, nx=True)
+    assert harness_redis.service == "redis"
+
+
+def test_fails(redis_client):
+    redis_client.set("left", "x")
+    assert False
+'''
+
+
+def test_redis_fixtures_isolate_tests_and_leave_no_key(tmp_path, redis_server):
+    from tests.conftest import redis_dbs_in_use
+
+    write(tmp_path, "test_redis.py", REDIS_FIXTURE_TESTS)
+    result = run_pytest(tmp_path, "-p", "no:randomly", env=clean_env(HARNESS_REDIS_URL=redis_server.url))
+    assert "1 failed, 2 passed" in result.stdout, result.stdout + result.stderr
+    assert re.search(r"harness: redis \(external\) at redis://:\*\*\*@127\.0\.0\.1:\d+/0", result.stdout)
+    assert redis_dbs_in_use(redis_server) == ({}, [])
+    assert_nothing_left(result)

@@ -88,3 +88,30 @@ def test_workers_share_the_broker_and_not_the_topics(tmp_path):
     assert len({topic for _, _, topic in infos}) == 4
     assert all(f".{worker}." in topic for worker, _, topic in infos)  # the worker is part of the namespace
     assert not servers_of_run(result.pid)
+
+
+REDIS_SUITE = '''
+import os
+from harness import CacheTestBase
+
+
+class TestWorker{n}(CacheTestBase):
+    def test_info(self):
+        assert self.redis.set("only-mine", "{n}", nx=True)
+        with open("info.log", "a") as log:
+            log.write(f"INFO worker={{os.environ['PYTEST_XDIST_WORKER']}} db={{self.redis_database}} "
+                      f"port={{self.redis.connection_pool.connection_kwargs['port']}}\\n")
+'''
+
+
+def test_workers_share_the_redis_server_and_not_a_database(tmp_path):
+    for n in range(4):
+        write(tmp_path, f"test_r{n}.py", REDIS_SUITE.format(n=n))
+    result = run_pytest(tmp_path, "-n", "2")
+    assert "4 passed" in result.stdout, result.stdout + result.stderr
+    infos = re.findall(r"INFO worker=(\w+) db=(\d+) port=(\d+)", (tmp_path / "info.log").read_text())
+    assert len(infos) == 4 and len({port for _, _, port in infos}) == 1  # one server for the run
+    assert {worker for worker, _, _ in infos} == {"gw0", "gw1"}
+    # Each class found its database empty (set nx): no class running at the same time wrote into it.
+    # That two classes at the same time get two databases is shown in tests/bases/test_cache.py.
+    assert not servers_of_run(result.pid)

@@ -1,0 +1,107 @@
+"""CacheTestBase: a real Redis, a logical database per test class, emptied after every test."""
+
+from __future__ import annotations
+
+import os
+import unittest
+from collections.abc import Mapping
+from contextlib import ExitStack
+from typing import Any, ClassVar
+
+from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
+from harness.config import IntegrationTestConfig, get_config
+from harness.data import cache
+from harness.providers.rundir import current_run
+from harness.registry import registry
+from harness.services.base import mask_url
+from harness.services.redis import DatabaseLease, redis_py
+
+__all__ = ["CacheTestBase", "CacheTestMixin", "lease_owner"]
+
+
+def lease_owner(label: str) -> str:
+    """Who holds a database lease: the run, the worker, the process and ``label`` (e.g. the class)."""
+    run = current_run()
+    return f"{run.token}.{run.worker}.{os.getpid()}:{label}"
+
+
+class CacheTestMixin(HarnessLifecycle):
+    """The cache lifecycle without unittest.TestCase, for plain pytest classes.
+
+    ``CacheTestBase`` is this plus ``unittest.TestCase``; see it for the attributes.
+    """
+
+    config_overrides: ClassVar[Mapping[str, Any]] = {}
+
+    redis_url: ClassVar[str]
+    """The URL of this class's own logical database (with the server's password)."""
+    redis_database: ClassVar[int]
+    _harness_redis_lease: ClassVar[DatabaseLease]
+    _harness_redis_pool: ClassVar[Any]
+    redis: Any
+    """This test's ``redis.Redis`` client on the class's database, answering ``str``."""
+
+    @classmethod
+    def _harness_setup_class(cls, stack: ExitStack) -> None:
+        super()._harness_setup_class(stack)
+        config: IntegrationTestConfig = get_config()
+        if cls.config_overrides:
+            config = config.replace(**cls.config_overrides)
+        endpoint = registry.acquire("redis", config)
+        stack.callback(registry.release, endpoint)
+        lease = DatabaseLease(endpoint, owner=lease_owner(f"{cls.__module__}.{cls.__qualname__}"))
+        lease.acquire()
+        stack.callback(lease.release)
+        pool = redis_py().ConnectionPool.from_url(lease.url, decode_responses=True)
+        stack.callback(pool.disconnect)
+        cls._harness_redis_lease = lease
+        cls._harness_redis_pool = pool
+        cls.redis_url = lease.url
+        cls.redis_database = lease.database  # type: ignore[assignment]  # set by acquire()
+        stack.callback(
+            forget_class_attributes,
+            cls,
+            ("redis_url", "redis_database", "_harness_redis_lease", "_harness_redis_pool"),
+        )
+
+    def _harness_setup_test(self, stack: ExitStack) -> None:
+        super()._harness_setup_test(stack)
+        cls = type(self)
+        cls._harness_redis_lease.renew()
+        self.redis = redis_py().Redis(connection_pool=cls._harness_redis_pool)
+        stack.callback(self.redis.close)
+        stack.callback(self.redis.flushdb)  # runs first: whatever the test's outcome
+
+    def _harness_failure_hint(self) -> str:
+        hints = [super()._harness_failure_hint()]
+        url = type(self).__dict__.get("redis_url")
+        if url is not None:
+            hints.append(f"harness: this class's Redis database: {mask_url(url)} (emptied after each test)")
+        return "\n".join(hint for hint in hints if hint)
+
+    # -- helpers for tests -------------------------------------------------------------------
+
+    def keys(self, pattern: str = "*") -> list[str]:
+        """A sorted snapshot of the keys in this class's database matching ``pattern``."""
+        return cache.keys(self.redis, pattern)
+
+    def assert_key(self, key: str, value: Any = None, ttl_between: tuple[float, float] | None = None) -> Any:
+        """Fail unless ``key`` exists (holding ``value``, expiring within ``ttl_between`` seconds); return its value."""
+        return cache.assert_key(self.redis, key, value, ttl_between)
+
+
+class CacheTestBase(CacheTestMixin, unittest.TestCase):
+    """A test case on a real Redis: the class gets a logical database of its own, emptied after every test.
+
+    Gives ``cls.redis_url`` (hand it to the code under test) and
+    ``cls.redis_database``; per test ``self.redis`` (``redis.Redis``, decoded
+    strings), ``self.keys(pattern)`` and ``self.assert_key(key, value,
+    ttl_between)``::
+
+        class TestSessions(CacheTestBase):
+            def test_login_stores_a_session_for_an_hour(self):
+                store = SessionStore(self.redis_url)
+                token = store.login("ada")
+                self.assert_key(f"session:{token}", {"user": "ada"}, ttl_between=(3590, 3600))
+                assert self.keys("session:*") == [f"session:{token}"]
+    """
