@@ -20,6 +20,17 @@ class ShopRepository:
         self.session.commit()
         return user
 
+    def get_user(self, user_id: int) -> User | None:
+        return self.session.get(User, user_id)
+
+    def rename_user(self, user_id: int, name: str) -> User:
+        user = self.session.get(User, user_id)
+        if user is None:
+            raise LookupError(f"no user {user_id}")
+        user.name = name
+        self.session.commit()
+        return user
+
     def get_user_by_email(self, email: str) -> User | None:
         return self.session.scalar(select(User).where(User.email == email.lower()))
 
