@@ -18,7 +18,10 @@ def _first_python_block(after: str = "") -> str:
     return "\n".join(line[4:] for line in block.splitlines()) + "\n"
 
 
-@pytest.mark.parametrize(("module", "after"), [("test_users", ""), ("test_signups", "Kafka\n=====")])
+@pytest.mark.parametrize(
+    ("module", "after"),
+    [("test_users", ""), ("test_logins", "Redis\n====="), ("test_signups", "Kafka\n=====")],
+)
 def test_example_passes_under_both_runners(tmp_path, module, after):
     (tmp_path / f"{module}.py").write_text(_first_python_block(after))
     result = run_pytest(tmp_path, f"{module}.py")
