@@ -1,5 +1,10 @@
 """CacheTestBase: a database per class, emptied after every test, both runner styles, nothing left behind."""
 
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 from harness import CacheTestBase, NamespaceUnavailable
@@ -153,3 +158,35 @@ def test_a_lease_held_elsewhere_is_never_used(redis_server):
         assert problems(result) == []
     finally:
         other.release()
+
+
+def test_a_run_interrupted_mid_test_empties_and_gives_back_its_database(tmp_path, redis_server):
+    write(tmp_path, "test_slow.py", '''
+import pathlib, time
+from harness import CacheTestBase
+
+class TestSlow(CacheTestBase):
+    def test_waits(self):
+        self.redis.set("half-done", "1")
+        pathlib.Path("ready").write_text("1")
+        time.sleep(120)
+''')
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=tmp_path,
+        env=clean_env(HARNESS_REDIS_URL=redis_server.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "ready").exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        used, leases = redis_dbs_in_use(redis_server)
+        assert list(used.values()) == [1] and len(leases) == 1
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert redis_dbs_in_use(redis_server) == ({}, [])
