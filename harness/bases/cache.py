@@ -67,7 +67,7 @@ class CacheTestMixin(HarnessLifecycle):
     def _harness_setup_test(self, stack: ExitStack) -> None:
         super()._harness_setup_test(stack)
         cls = type(self)
-        cls._harness_redis_lease.renew()
+        cls._harness_redis_lease.renew()  # raises, before anything is flushed, if the database is not ours
         self.redis = redis_py().Redis(connection_pool=cls._harness_redis_pool)
         stack.callback(self.redis.close)
         stack.callback(self.redis.flushdb)  # runs first: whatever the test's outcome

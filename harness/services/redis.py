@@ -10,6 +10,7 @@ write into the same database.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import os
@@ -241,22 +242,32 @@ class DatabaseLease:
 
     def acquire(self) -> int:
         """Lease the first free database (emptied for its new owner) and return its number."""
+        if self.database is not None:
+            raise RuntimeError(f"this lease already holds database {self.database}; release() it first")
         control = self._client()
         count = self._database_count()
         foreign = []
         for number in range(1, count):
             if not control.set(f"{LEASE_PREFIX}{number}", self.owner, nx=True, ex=self.ttl):
                 continue
-            if not self.endpoint.owned and not control.exists(f"{USED_PREFIX}{number}"):
-                with redis_py().Redis.from_url(database_url(self.endpoint.url, number)) as probe:
-                    occupied = probe.dbsize() > 0
-                if occupied:  # someone else's data: never ours to flush
+            try:
+                if not self.endpoint.owned and not control.exists(f"{USED_PREFIX}{number}"):
+                    with redis_py().Redis.from_url(database_url(self.endpoint.url, number)) as probe:
+                        occupied = probe.dbsize() > 0
+                    if occupied:  # someone else's data: never ours to flush
+                        control.eval(_RELEASE, 1, f"{LEASE_PREFIX}{number}", self.owner)
+                        foreign.append(number)
+                        continue
+                    control.set(f"{USED_PREFIX}{number}", "1")
+                self.database = number
+                self.flush()  # what a killed run left behind
+            except BaseException:
+                # Give the database back now rather than let the lease block it for an hour.
+                self.database = None
+                with contextlib.suppress(redis_py().RedisError):
                     control.eval(_RELEASE, 1, f"{LEASE_PREFIX}{number}", self.owner)
-                    foreign.append(number)
-                    continue
-                control.set(f"{USED_PREFIX}{number}", "1")
-            self.database = number
-            self.flush()  # what a killed run left behind
+                self.close()
+                raise
             return number
         self.close()
         raise NamespaceUnavailable(
@@ -274,9 +285,17 @@ class DatabaseLease:
             client.flushdb()
 
     def renew(self) -> None:
-        """Push the lease's expiry back (a long class keeps its database)."""
-        if self.database is not None:
-            self._client().eval(_RENEW, 1, f"{LEASE_PREFIX}{self.database}", self.owner, self.ttl)
+        """Push the lease's expiry back (a long class keeps its database); fail if the lease was lost."""
+        if self.database is None:
+            raise RuntimeError("the lease has not been acquired (or was released)")
+        if not self._client().eval(_RENEW, 1, f"{LEASE_PREFIX}{self.database}", self.owner, self.ttl):
+            lost = self.database
+            self.database = None  # never flush it again: it may be someone else's now
+            raise NamespaceUnavailable(
+                f"The lease on Redis database {lost} at {self.endpoint.address} lapsed (held by {self.owner!r}, "
+                f"expiring {self.ttl} s after the last test started) and is no longer this class's; its tests "
+                "stop here rather than touch what may now be another owner's data."
+            )
 
     def release(self) -> None:
         """Empty the database and give it back; safe twice."""

@@ -1,5 +1,6 @@
 """The Redis service: its binary, a password-protected server with no persistence, PING, database leases."""
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -181,3 +182,38 @@ def test_renew_keeps_the_lease_and_only_for_its_owner(small_server):
             control.delete(f"{LEASE_PREFIX}1")
     finally:
         lease.release()
+
+
+def test_a_lost_lease_is_reported_and_its_database_never_flushed_again(small_server):
+    lease = DatabaseLease(small_server, owner="a")
+    number = lease.acquire()
+    with pytest.raises(RuntimeError, match=f"already holds database {number}"):
+        lease.acquire()
+    with _client(small_server.url) as control, _client(lease.url) as theirs:
+        control.set(f"{LEASE_PREFIX}{number}", "someone-else")  # as if it had lapsed and been taken
+        theirs.set("their-key", "1")
+        with pytest.raises(NamespaceUnavailable, match=rf"The lease on Redis database {number} at .* lapsed"):
+            lease.renew()
+        lease.release()
+        assert theirs.get("their-key") == "1"
+        theirs.flushdb()
+        control.delete(f"{LEASE_PREFIX}{number}")
+
+
+def test_a_failure_half_way_through_acquire_gives_the_database_back(small_server):
+    # A real refusal from the server: a user who may lease but not FLUSHDB.
+    with _client(small_server.url) as control:
+        control.acl_setuser("no-flush", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-flushdb"])
+    try:
+        limited = dataclasses.replace(  # owned: everything on it is harness's
+            SERVICE.external_endpoint(f"redis://no-flush:pw@127.0.0.1:{small_server.port}/0"), owned=True
+        )
+        lease = DatabaseLease(limited, owner="a")
+        with pytest.raises(redis_py().exceptions.NoPermissionError):
+            lease.acquire()
+        assert lease.database is None
+        with _client(small_server.url) as control:
+            assert list(control.scan_iter(match=f"{LEASE_PREFIX}*")) == []  # not held for an hour
+    finally:
+        with _client(small_server.url) as control:
+            control.acl_deluser("no-flush")
