@@ -84,12 +84,16 @@ def harness_config() -> IntegrationTestConfig:
     return get_config()
 
 
+def _running(service: str, config: IntegrationTestConfig) -> Iterator[Endpoint]:
+    endpoint = registry.acquire(service, config)
+    yield endpoint
+    registry.release(endpoint)
+
+
 @pytest.fixture(scope="session")
 def harness_postgres(harness_config: IntegrationTestConfig) -> Iterator[Endpoint]:
     """A running PostgreSQL for the whole run (started once, reused, stopped at the end)."""
-    endpoint = registry.acquire("postgres", harness_config)
-    yield endpoint
-    registry.release(endpoint)
+    yield from _running("postgres", harness_config)
 
 
 @pytest.fixture(scope="session")
@@ -131,9 +135,7 @@ def db_session(
 @pytest.fixture(scope="session")
 def harness_kafka(harness_config: IntegrationTestConfig) -> Iterator[Endpoint]:
     """A running Kafka-protocol broker for the whole run; ``harness_kafka.url`` is its bootstrap list."""
-    endpoint = registry.acquire("kafka", harness_config)
-    yield endpoint
-    registry.release(endpoint)
+    yield from _running("kafka", harness_config)
 
 
 @pytest.fixture(scope="session")
@@ -162,9 +164,7 @@ def kafka_topic(kafka_topics: TopicManager) -> str:
 @pytest.fixture(scope="session")
 def harness_redis(harness_config: IntegrationTestConfig) -> Iterator[Endpoint]:
     """A running Redis for the whole run; ``harness_redis.url`` carries its password (database 0: leases)."""
-    endpoint = registry.acquire("redis", harness_config)
-    yield endpoint
-    registry.release(endpoint)
+    yield from _running("redis", harness_config)
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.providers.rundir import harness_tmp_root
@@ -95,3 +98,26 @@ def assert_nothing_left(result) -> None:
     """No server process and no run directory of a finished child run."""
     assert servers_of_run(result.pid) == []
     assert run_dirs_of(result.pid) == []
+
+
+def interrupt_pytest_mid_test(
+    cwd: Path, env: dict[str, str], *, while_running: Callable[[], None], signum: int = signal.SIGTERM
+) -> None:
+    """Run pytest in ``cwd`` until a test writes ``ready``, call ``while_running()``, then send ``signum``."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=cwd, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (cwd / "ready").exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the child run never became ready"
+            time.sleep(0.05)
+        while_running()
+        process.send_signal(signum)
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 import unittest
-from collections.abc import Mapping
 from contextlib import ExitStack
 from typing import Any, ClassVar
 
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
-from harness.config import IntegrationTestConfig, get_config
 from harness.data import cache
 from harness.providers.rundir import current_run
-from harness.registry import registry
 from harness.services.base import mask_url
 from harness.services.redis import DatabaseLease, redis_py
 
@@ -31,7 +28,6 @@ class CacheTestMixin(HarnessLifecycle):
     ``CacheTestBase`` is this plus ``unittest.TestCase``; see it for the attributes.
     """
 
-    config_overrides: ClassVar[Mapping[str, Any]] = {}
 
     redis_url: ClassVar[str]
     """The URL of this class's own logical database (with the server's password)."""
@@ -44,11 +40,7 @@ class CacheTestMixin(HarnessLifecycle):
     @classmethod
     def _harness_setup_class(cls, stack: ExitStack) -> None:
         super()._harness_setup_class(stack)
-        config: IntegrationTestConfig = get_config()
-        if cls.config_overrides:
-            config = config.replace(**cls.config_overrides)
-        endpoint = registry.acquire("redis", config)
-        stack.callback(registry.release, endpoint)
+        endpoint = cls._harness_endpoint(stack, "redis")
         lease = DatabaseLease(endpoint, owner=lease_owner(f"{cls.__module__}.{cls.__qualname__}"))
         lease.acquire()
         stack.callback(lease.release)

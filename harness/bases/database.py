@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import unittest
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -15,13 +15,11 @@ from sqlalchemy.exc import NoInspectionAvailable
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
-from harness.config import IntegrationTestConfig, get_config
 from harness.data import schema
 from harness.data.context import running_test
 from harness.data.manager import TestDataManager
 from harness.data.seeding import replay_hint, run_seed
 from harness.errors import ConfigError, IsolationError, did_you_mean
-from harness.registry import registry
 
 __all__ = ["DATABASES", "DatabaseTestBase", "DatabaseTestMixin", "ISOLATIONS"]
 
@@ -57,7 +55,6 @@ class DatabaseTestMixin(HarnessLifecycle):
     migrations: ClassVar[str | None] = None
     fresh_database: ClassVar[bool] = False
     """Give this class its own copy of the schema's database (a TEMPLATE clone, ~230 ms) instead of sharing."""
-    config_overrides: ClassVar[Mapping[str, Any]] = {}
 
     engine: ClassVar[Engine]
     database_url: ClassVar[str]
@@ -79,11 +76,6 @@ class DatabaseTestMixin(HarnessLifecycle):
         """Create class-wide rows; attributes set on ``cls`` here are given to each test as copies."""
 
     # -- class lifecycle ---------------------------------------------------------------------
-
-    @classmethod
-    def _harness_config(cls) -> IntegrationTestConfig:
-        config = get_config()
-        return config.replace(**cls.config_overrides) if cls.config_overrides else config
 
     @classmethod
     def _harness_metadata(cls, stack: ExitStack) -> MetaData | None:
@@ -117,8 +109,7 @@ class DatabaseTestMixin(HarnessLifecycle):
             database = schema.sqlite_database(metadata, name=cls.__qualname__)
             stack.callback(database.dispose)
         else:
-            endpoint = registry.acquire("postgres", config)
-            stack.callback(registry.release, endpoint)
+            endpoint = cls._harness_endpoint(stack, "postgres")
             database = schema.shared_database(endpoint, metadata=metadata, migrations=cls.migrations)
             if cls.fresh_database:
                 database = schema.fresh_clone(database, suffix=f"c{id(cls) & 0xFFFFFF:x}")

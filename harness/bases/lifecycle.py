@@ -17,8 +17,13 @@ harness's work as part of the test.
 from __future__ import annotations
 
 import unittest
+from collections.abc import Mapping
 from contextlib import ExitStack
-from typing import Any, cast
+from typing import Any, ClassVar, cast
+
+from harness.config import IntegrationTestConfig, get_config
+from harness.registry import registry
+from harness.services.base import Endpoint
 
 __all__ = ["HarnessLifecycle", "forget_class_attributes"]
 
@@ -28,6 +33,21 @@ _TEST_STACK = "_harness_test_stack"
 
 class HarnessLifecycle:
     """Base of the harness test bases; subclasses implement the two ``_harness_*_setup`` steps."""
+
+    config_overrides: ClassVar[Mapping[str, Any]] = {}
+    """Settings for this class only, over the run's (e.g. ``{"startup_timeout": 60}``)."""
+
+    @classmethod
+    def _harness_config(cls) -> IntegrationTestConfig:
+        config = get_config()
+        return config.replace(**cls.config_overrides) if cls.config_overrides else config
+
+    @classmethod
+    def _harness_endpoint(cls, stack: ExitStack, service: str) -> Endpoint:
+        """The run's ``service`` (started on first use), released when ``stack`` closes."""
+        endpoint = registry.acquire(service, cls._harness_config())
+        stack.callback(registry.release, endpoint)
+        return endpoint
 
     # -- what subclasses implement ----------------------------------------------------------
 

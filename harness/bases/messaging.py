@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import unittest
-from collections.abc import Mapping
 from contextlib import ExitStack
 from typing import Any, ClassVar
 
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
-from harness.config import IntegrationTestConfig, get_config
 from harness.data.messages import Headers, Match, Message
 from harness.data.topics import TopicManager, new_admin_client
-from harness.registry import registry
 from harness.services.base import Endpoint
 
 __all__ = ["MessageQueueTestBase", "MessageQueueTestMixin"]
@@ -23,7 +20,6 @@ class MessageQueueTestMixin(HarnessLifecycle):
     ``MessageQueueTestBase`` is this plus ``unittest.TestCase``; see it for the helpers.
     """
 
-    config_overrides: ClassVar[Mapping[str, Any]] = {}
     message_timeout: ClassVar[float] = 10.0
     """Seconds a produce or an admin request may take before the test fails."""
 
@@ -36,11 +32,7 @@ class MessageQueueTestMixin(HarnessLifecycle):
     @classmethod
     def _harness_setup_class(cls, stack: ExitStack) -> None:
         super()._harness_setup_class(stack)
-        config: IntegrationTestConfig = get_config()
-        if cls.config_overrides:
-            config = config.replace(**cls.config_overrides)
-        endpoint = registry.acquire("kafka", config)
-        stack.callback(registry.release, endpoint)
+        endpoint = cls._harness_endpoint(stack, "kafka")
         admin = new_admin_client(endpoint)  # shared by the class's tests: one costs ~4 ms to create
         stack.callback(admin.close)
         cls.kafka_endpoint = endpoint

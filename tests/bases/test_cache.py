@@ -1,10 +1,5 @@
 """CacheTestBase: a database per class, emptied after every test, both runner styles, nothing left behind."""
 
-import signal
-import subprocess
-import sys
-import time
-
 import pytest
 
 from harness import CacheTestBase, NamespaceUnavailable
@@ -12,7 +7,7 @@ from harness.bases import CacheTestMixin
 from harness.services.redis import DatabaseLease, redis_py
 from tests.bases.conftest import problems, run_case
 from tests.conftest import redis_dbs_in_use
-from tests.helpers import assert_nothing_left, clean_env, run_pytest, run_python, write
+from tests.helpers import assert_nothing_left, clean_env, interrupt_pytest_mid_test, run_pytest, run_python, write
 
 
 def test_two_tests_writing_the_same_key_never_see_each_other(redis_server):
@@ -171,22 +166,10 @@ class TestSlow(CacheTestBase):
         pathlib.Path("ready").write_text("1")
         time.sleep(120)
 ''')
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=tmp_path,
-        env=clean_env(HARNESS_REDIS_URL=redis_server.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "ready").exists():
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+    def one_database_in_use():
         used, leases = redis_dbs_in_use(redis_server)
         assert list(used.values()) == [1] and len(leases) == 1
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+
+    env = clean_env(HARNESS_REDIS_URL=redis_server.url)
+    interrupt_pytest_mid_test(tmp_path, env, while_running=one_database_in_use)
     assert redis_dbs_in_use(redis_server) == ({}, [])

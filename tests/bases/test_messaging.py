@@ -1,8 +1,5 @@
 """MessageQueueTestBase: per-test topics, both runner styles, and nothing left on the broker after a run."""
 
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -11,7 +8,7 @@ from harness import MessageQueueTestBase, MessagesNotReceived
 from harness.providers.rundir import current_run
 from harness.services.kafka import namespace
 from tests.bases.conftest import problems, run_case
-from tests.helpers import assert_nothing_left, clean_env, run_pytest, run_python, write
+from tests.helpers import assert_nothing_left, clean_env, interrupt_pytest_mid_test, run_pytest, run_python, write
 
 
 def _leftovers(kafka_admin):
@@ -127,23 +124,11 @@ class TestSlow(MessageQueueTestBase):
         pathlib.Path("ready").write_text("1")
         time.sleep(120)
 ''')
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=tmp_path,
-        env=clean_env(HARNESS_KAFKA_BOOTSTRAP=kafka_broker.url), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "ready").exists():
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+    def topic_exists():
         assert any(".interrupted" in name for name in kafka_admin.list_topics())
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+
+    env = clean_env(HARNESS_KAFKA_BOOTSTRAP=kafka_broker.url)
+    interrupt_pytest_mid_test(tmp_path, env, while_running=topic_exists)
     assert _leftovers(kafka_admin) == []
 
 
