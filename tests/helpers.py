@@ -121,3 +121,23 @@ def interrupt_pytest_mid_test(
         if process.poll() is None:
             process.kill()
             process.communicate()
+
+
+RUNNER_STYLES = ["plain pytest class", "TestCase under pytest", "python -m unittest"]
+
+
+def run_one_pass_one_fail(tmp_path: Path, style: str, suite: str, env: dict[str, str]):
+    """Run ``suite`` (defining ``TestStyle`` with one passing and one failing test) in ``style``.
+
+    Checks the runner reported exactly that; returns the result and the runner's report text.
+    """
+    write(tmp_path, "test_style.py", suite)
+    if style == "python -m unittest":
+        result = run_python(["-m", "unittest", "-v", "test_style"], tmp_path, env=env)
+        output = result.stderr
+        assert "Ran 2 tests" in output and "FAILED (failures=1)" in output, output
+    else:
+        result = run_pytest(tmp_path, "test_style.py", env=env)
+        output = result.stdout
+        assert "1 failed, 1 passed" in output, output + result.stderr
+    return result, output

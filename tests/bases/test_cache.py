@@ -7,7 +7,15 @@ from harness.bases import CacheTestMixin
 from harness.services.redis import DatabaseLease, redis_py
 from tests.bases.conftest import problems, run_case
 from tests.conftest import redis_dbs_in_use
-from tests.helpers import assert_nothing_left, clean_env, interrupt_pytest_mid_test, run_pytest, run_python, write
+from tests.helpers import (
+    RUNNER_STYLES,
+    assert_nothing_left,
+    clean_env,
+    interrupt_pytest_mid_test,
+    run_one_pass_one_fail,
+    run_pytest,
+    write,
+)
 
 
 def test_two_tests_writing_the_same_key_never_see_each_other(redis_server):
@@ -105,18 +113,11 @@ UNITTEST_CASE = "class TestStyle(Checks, CacheTestBase):\n    pass\n"
 PYTEST_CASE = "class TestStyle(Checks, CacheTestMixin):\n    pass\n"
 
 
-@pytest.mark.parametrize("style", ["plain pytest class", "TestCase under pytest", "python -m unittest"])
+@pytest.mark.parametrize("style", RUNNER_STYLES)
 def test_every_runner_style_leaves_no_key_and_no_lease(tmp_path, style, redis_server):
-    write(tmp_path, "test_style.py", SUITE + (PYTEST_CASE if style == "plain pytest class" else UNITTEST_CASE))
     env = clean_env(HARNESS_REDIS_URL=redis_server.url)  # a server that outlives the child run
-    if style == "python -m unittest":
-        result = run_python(["-m", "unittest", "-v", "test_style"], tmp_path, env=env)
-        output = result.stderr
-        assert "Ran 2 tests" in output and "FAILED (failures=1)" in output, output
-    else:
-        result = run_pytest(tmp_path, "test_style.py", env=env)
-        output = result.stdout
-        assert "1 failed, 1 passed" in output, output + result.stderr
+    suite = SUITE + (PYTEST_CASE if style == "plain pytest class" else UNITTEST_CASE)
+    result, output = run_one_pass_one_fail(tmp_path, style, suite, env)
     assert "this test fails on purpose" in output
     assert "this class's Redis database: redis://:***@127.0.0.1:" in output
     assert redis_server.url.split("@")[0] not in output  # the password never shows

@@ -8,7 +8,15 @@ from harness import MessageQueueTestBase, MessagesNotReceived
 from harness.providers.rundir import current_run
 from harness.services.kafka import namespace
 from tests.bases.conftest import problems, run_case
-from tests.helpers import assert_nothing_left, clean_env, interrupt_pytest_mid_test, run_pytest, run_python, write
+from tests.helpers import (
+    RUNNER_STYLES,
+    assert_nothing_left,
+    clean_env,
+    interrupt_pytest_mid_test,
+    run_one_pass_one_fail,
+    run_pytest,
+    write,
+)
 
 
 def _leftovers(kafka_admin):
@@ -91,20 +99,13 @@ UNITTEST_CASE = "class TestStyle(Checks, MessageQueueTestBase):\n    pass\n"
 PYTEST_CASE = "class TestStyle(Checks, MessageQueueTestMixin):\n    pass\n"
 
 
-@pytest.mark.parametrize("style", ["plain pytest class", "TestCase under pytest", "python -m unittest"])
+@pytest.mark.parametrize("style", RUNNER_STYLES)
 def test_every_runner_style_removes_every_topic_and_group_whatever_the_outcome(
     tmp_path, style, kafka_broker, kafka_admin
 ):
-    write(tmp_path, "test_style.py", SUITE + (PYTEST_CASE if style == "plain pytest class" else UNITTEST_CASE))
     env = clean_env(HARNESS_KAFKA_BOOTSTRAP=kafka_broker.url)  # a broker that outlives the child run
-    if style == "python -m unittest":
-        result = run_python(["-m", "unittest", "-v", "test_style"], tmp_path, env=env)
-        output = result.stderr
-        assert "Ran 2 tests" in output and "FAILED (failures=1)" in output, output
-    else:
-        result = run_pytest(tmp_path, "test_style.py", env=env)
-        output = result.stdout
-        assert "1 failed, 1 passed" in output, output + result.stderr
+    suite = SUITE + (PYTEST_CASE if style == "plain pytest class" else UNITTEST_CASE)
+    result, output = run_one_pass_one_fail(tmp_path, style, suite, env)
     assert "this test fails on purpose" in output
     assert "this test's topics and groups: harness." in output
     topics = (tmp_path / "topics.log").read_text().split()
