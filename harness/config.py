@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.errors import ConfigError, did_you_mean
+from harness.redaction import SecretURL, redact, secret_url
 
 __all__ = [
     "EXTERNAL_SETTINGS",
@@ -38,7 +39,21 @@ def _parse_bool(text: str) -> bool:
         return True
     if lowered in ("0", "false", "no", "off", ""):
         return False
-    raise ValueError(f"{text!r} is not a boolean (use true/false, yes/no, 1/0)")
+    raise ValueError("expected true/false, yes/no or 1/0")
+
+
+def _parse_int(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError("expected a whole number") from None
+
+
+def _parse_seconds(text: str) -> float:
+    try:
+        return float(text.strip())
+    except ValueError:
+        raise ValueError("expected a number of seconds") from None
 
 
 def _parse_names(text: str) -> tuple[str, ...]:
@@ -56,20 +71,22 @@ _SOURCES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "postgres_bin_dir": ("HARNESS_POSTGRES_BIN_DIR", str.strip),
     "postgres_image": ("HARNESS_POSTGRES_IMAGE", str.strip),
     "postgres_os_user": ("HARNESS_POSTGRES_OS_USER", str.strip),
+    "os_user": ("HARNESS_OS_USER", str.strip),
     "redis_provider": ("HARNESS_REDIS_PROVIDER", str.strip),
     "redis_url": ("HARNESS_REDIS_URL", str.strip),
     "redis_bin": ("HARNESS_REDIS_BIN", str.strip),
     "redis_image": ("HARNESS_REDIS_IMAGE", str.strip),
-    "redis_databases": ("HARNESS_REDIS_DATABASES", int),
+    "redis_databases": ("HARNESS_REDIS_DATABASES", _parse_int),
     "kafka_provider": ("HARNESS_KAFKA_PROVIDER", str.strip),
     "kafka_bootstrap": ("HARNESS_KAFKA_BOOTSTRAP", str.strip),
     "kafka_bin": ("HARNESS_KAFKA_BIN", str.strip),
     "kafka_image": ("HARNESS_KAFKA_IMAGE", str.strip),
-    "startup_timeout": ("HARNESS_STARTUP_TIMEOUT", float),
-    "connect_timeout": ("HARNESS_CONNECT_TIMEOUT", float),
-    "seed": ("HARNESS_SEED", int),
+    "startup_timeout": ("HARNESS_STARTUP_TIMEOUT", _parse_seconds),
+    "connect_timeout": ("HARNESS_CONNECT_TIMEOUT", _parse_seconds),
+    "seed": ("HARNESS_SEED", _parse_int),
     "keep": ("HARNESS_KEEP", _parse_bool),
     "cache_dir": ("HARNESS_CACHE_DIR", str.strip),
+    "scratch_dir": ("HARNESS_SCRATCH_DIR", str.strip),
     "allow_cleanup": ("HARNESS_ALLOW_CLEANUP", _parse_names),
 }
 
@@ -91,6 +108,9 @@ class IntegrationTestConfig:
     postgres_bin_dir: str | None = None
     postgres_image: str = "postgres:16-alpine"
     postgres_os_user: str | None = None
+    """The OS user PostgreSQL runs as when harness runs as root (overrides ``os_user`` for PostgreSQL)."""
+    os_user: str | None = None
+    """The unprivileged OS user servers run as when harness runs as root (default ``harness``, created if missing)."""
     redis_provider: str | None = None
     redis_url: str | None = field(default=None, repr=False)
     redis_bin: str | None = None
@@ -109,9 +129,15 @@ class IntegrationTestConfig:
     seed: int | None = None
     keep: bool = False
     cache_dir: str | None = None
+    scratch_dir: str | None = None
+    """Where servers' work directories go: default /dev/shm when it is a real one (>= 1 GiB), else the temp dir."""
     allow_cleanup: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        for name in EXTERNAL_SETTINGS.values():
+            value = getattr(self, name)
+            if isinstance(value, str) and not isinstance(value, SecretURL):
+                object.__setattr__(self, name, secret_url(value))  # frozen: set once, at construction
         for name in ("provider", *(f"{service}_provider" for service in EXTERNAL_SETTINGS)):
             value = getattr(self, name)
             if value is not None and value not in PROVIDERS:
@@ -189,12 +215,18 @@ def _check_names(values: Mapping[str, Any], where: str) -> None:
             )
 
 
-def _convert(name: str, text: str, where: str) -> Any:
+def _convert(name: str, text: str, *, variable: str | None = None, ini: Path | None = None) -> Any:
     parser = _SOURCES[name][1]
     try:
         return parser(text)
     except ValueError as exc:
-        raise ConfigError(f"{where}: {name} = {text!r} is invalid: {exc}") from exc
+        if ini is not None:
+            where = f"{ini} [{INI_SECTION}]: {name} = {redact(text)!r}"
+            fix = f"Fix the value in {ini}."
+        else:
+            where = f"{variable}={redact(text)!r}"
+            fix = f"Fix or unset {variable}."
+        raise ConfigError(f"{where} is not valid: {exc}. {fix}") from None
 
 
 def _read_env(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -202,31 +234,40 @@ def _read_env(environ: Mapping[str, str]) -> dict[str, Any]:
     for name, (variable, _parser) in _SOURCES.items():
         text = environ.get(variable)
         if text is not None and text.strip() != "":
-            values[name] = _convert(name, text, f"environment variable {variable}")
+            values[name] = _convert(name, text, variable=variable)
     return values
 
 
-def _find_ini(start: Path) -> Path | None:
+def _parser(path: Path) -> configparser.ConfigParser:
+    # Not strict: a duplicate key elsewhere in a tox.ini is tox's business, not a reason to fail.
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"{path} could not be parsed ({reason}), so harness cannot tell whether it holds a "
+            f"[{INI_SECTION}] section. Fix its syntax, or run from a directory without it."
+        ) from None
+    return parser
+
+
+def _find_ini(start: Path) -> tuple[Path, configparser.ConfigParser] | None:
     for directory in (start, *start.parents):
         for filename in INI_FILES:
             candidate = directory / filename
             if candidate.is_file():
-                parser = configparser.ConfigParser(interpolation=None)
-                try:
-                    parser.read(candidate, encoding="utf-8")
-                except configparser.Error:
-                    continue
+                parser = _parser(candidate)
                 if parser.has_section(INI_SECTION):
-                    return candidate
+                    return candidate, parser
     return None
 
 
 def _read_ini(start: Path) -> dict[str, Any]:
-    path = _find_ini(start.resolve())
-    if path is None:
+    found = _find_ini(start.resolve())
+    if found is None:
         return {}
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(path, encoding="utf-8")
+    path, parser = found
     values: dict[str, Any] = {}
     for key, text in parser.items(INI_SECTION):
         if key not in _SOURCES:
@@ -234,7 +275,7 @@ def _read_ini(start: Path) -> dict[str, Any]:
                 f"{path} [{INI_SECTION}]: unknown setting {key!r}; known settings: {', '.join(_SOURCES)}."
                 + did_you_mean(key, _SOURCES)
             )
-        values[key] = _convert(key, text, f"{path} [{INI_SECTION}]")
+        values[key] = _convert(key, text, ini=path)
     return values
 
 

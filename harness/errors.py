@@ -3,15 +3,19 @@
 ::
 
     HarnessError                    anything harness raises on purpose
-    +-- ConfigError (ValueError)    a bad option, class attribute or environment value
+    +-- ConfigError (ValueError)    a bad option, class attribute, URL or environment value
+    +-- UsageError (RuntimeError)   a harness object used in a state that does not allow it
     +-- ServiceUnavailable          no provider could give a service, or its address does not answer
     |   +-- ServiceStartError       a server was started but never became ready (log tail attached)
+    +-- ServiceStopError            stopping one or more servers failed (every other stop still ran)
     +-- UnsafeTargetError           a cleanup aimed at a database that does not look like a test database
     +-- IsolationError              a test broke the isolation harness gives it (e.g. ended the class transaction)
     +-- DataCleanupError            tracked rows could not be deleted (e.g. untracked rows still reference them)
     +-- NamespaceUnavailable        no namespace of its own left for a test class (e.g. every Redis database leased)
     +-- MessagingError              a Kafka request for a test was refused (bad topic name, missing topic, ...)
         +-- MessagesNotReceived     (also AssertionError) fewer messages arrived than a test waited for
+
+    HarnessWarning (UserWarning)    harness repaired or worked around something (e.g. rebuilt a corrupted cache)
 
 Every message says what failed, where, and what to do about it; none carries a password.
 """
@@ -25,13 +29,16 @@ __all__ = [
     "ConfigError",
     "DataCleanupError",
     "HarnessError",
+    "HarnessWarning",
     "IsolationError",
     "MessagesNotReceived",
     "MessagingError",
     "NamespaceUnavailable",
     "ServiceStartError",
+    "ServiceStopError",
     "ServiceUnavailable",
     "UnsafeTargetError",
+    "UsageError",
     "did_you_mean",
 ]
 
@@ -47,6 +54,17 @@ class ConfigError(HarnessError, ValueError):
     """
 
 
+class UsageError(HarnessError, RuntimeError):
+    """A harness object was used in a state that does not allow it (a lease used before acquire(), ...).
+
+    The message says which call, in which state, and what to call first.
+    """
+
+
+class HarnessWarning(UserWarning):
+    """harness repaired or worked around something a person should know about (e.g. a rebuilt cache)."""
+
+
 class ServiceUnavailable(HarnessError):
     """A service could not be provided: nothing to start it with, or its address does not answer."""
 
@@ -56,6 +74,10 @@ class ServiceStartError(ServiceUnavailable):
 
     The server's log tail is part of the message.
     """
+
+
+class ServiceStopError(HarnessError):
+    """Stopping one or more servers failed; every other stop still ran, and the message lists each failure."""
 
 
 class UnsafeTargetError(HarnessError):

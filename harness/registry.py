@@ -132,7 +132,8 @@ def choose_provider(service: Service, config: IntegrationTestConfig) -> str:
 
 def _options_key(service: Service, provider_name: str, config: IntegrationTestConfig) -> str:
     prefix = f"{service.name}_"
-    options = {item.name: getattr(config, item.name) for item in fields(config) if item.name.startswith(prefix)}
+    options = {item.name: getattr(config, item.name) for item in fields(config)
+               if item.name.startswith(prefix) or item.name == "os_user"}
     digest = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"{service.name}-{provider_name}-{digest}"
 

@@ -29,7 +29,7 @@ def test_up_env_down(tmp_path):
     try:
         assert up.returncode == 0, up.stderr
         match = re.fullmatch(
-            r"export HARNESS_POSTGRES_URL=(postgresql://postgres@127\.0\.0\.1:\d+/postgres)\n"
+            r"export HARNESS_POSTGRES_URL=(postgresql://postgres:\w+@127\.0\.0\.1:\d+/postgres)\n"
             r"export HARNESS_REDIS_URL=(redis://:\w+@127\.0\.0\.1:\d+/0)\n"
             r"export HARNESS_KAFKA_BOOTSTRAP=(127\.0\.0\.1:\d+)\n",
             up.stdout,

@@ -66,18 +66,19 @@ def test_failure_report_has_a_harness_section(models_module):
     result = run_pytest(models_module, "--harness-seed=77")
     assert_nothing_left(result)
     assert "harness: Faker/factory seed 77; replay with HARNESS_SEED=77" in result.stdout
-    assert re.search(r"harness: postgres \(local\) at postgresql://postgres@127\.0\.0\.1:\d+/postgres", result.stdout)
+    shown = r"harness: postgres \(local\) at postgresql://postgres:\*\*\*@127\.0\.0\.1:\d+/postgres"
+    assert re.search(shown, result.stdout)
 
 
 def test_keep_leaves_the_server_for_harness_down(models_module):
     write(models_module, "test_x.py", "def test_x(harness_postgres):\n    print('PORT', harness_postgres.port)\n")
     process = run_pytest(models_module, "--harness-keep", "-s")
     assert "1 passed" in process.stdout
-    assert "kept postgres running at postgresql://postgres@127.0.0.1:" in process.stderr
+    assert "kept postgres running at postgresql://postgres:***@127.0.0.1:" in process.stderr
     owner = int(re.search(r"/run-(\d+)-", "".join(str(p) for p in _kept_dirs())).group(1))
     assert servers_of_run(owner)
     status = run_python(["-m", "harness.cli", "status"], models_module)
-    assert "postgres  local   postgresql://postgres@127.0.0.1:" in status.stdout
+    assert "postgres  local   postgresql://postgres:***@127.0.0.1:" in status.stdout
     down = run_python(["-m", "harness.cli", "down"], models_module)
     assert re.search(r"stopped \d+ kept run\(s\)", down.stdout)
     assert not servers_of_run(owner) and not run_dirs_of(owner)

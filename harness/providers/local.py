@@ -8,21 +8,25 @@ and a ``process.json`` written the moment it is spawned, before any wait.
 from __future__ import annotations
 
 import json
+import logging
 import os
-import shutil
 import socket
 import subprocess
 import time
 import uuid
+import warnings
 from pathlib import Path
+from typing import Any
 
 from harness.config import IntegrationTestConfig
-from harness.errors import ServiceStartError, ServiceUnavailable
+from harness.errors import HarnessWarning, ServiceStartError, ServiceUnavailable
 from harness.providers.osuser import chown_top
-from harness.providers.rundir import PROCESS_FILE, Run, process_start_time, terminate_process
+from harness.providers.rundir import PROCESS_FILE, Run, process_start_time, remove_workdir, terminate_process
 from harness.services.base import Endpoint, LocalLaunch, Service
 
 __all__ = ["LocalProvider", "free_port"]
+
+logger = logging.getLogger("harness")
 
 PORT_ATTEMPTS = 3
 POLL_SECONDS = 0.01
@@ -65,30 +69,50 @@ class LocalProvider:
                 f"No local {self.service.name} binary found (tried: {tried}). To fix: {self.service.install_hint}."
             )
         deadline = time.monotonic() + self.config.startup_timeout
-        for attempt in range(PORT_ATTEMPTS):
+        ports_taken = 0
+        repaired: str | None = None
+        while True:
             self.workdir = self.run.ensure() / f"{self.service.name}-{uuid.uuid4().hex[:8]}"
             self.workdir.mkdir(mode=0o700)
+            launch: LocalLaunch | None = None
             try:
                 launch = self.service.prepare_local(self.config, binary, self.workdir, free_port())
                 self._spawn(launch)
-                return self._wait_ready(launch, deadline)
+                endpoint = self._wait_ready(launch, deadline)
+                if repaired is not None:
+                    logger.warning("harness: %s", repaired)
+                    warnings.warn(HarnessWarning(repaired), stacklevel=2)
+                return endpoint
             except _PortTakenError:
                 self.stop()
-                if attempt == PORT_ATTEMPTS - 1:
+                ports_taken += 1
+                if ports_taken == PORT_ATTEMPTS:
                     raise ServiceStartError(
                         f"{self.service.name}: {PORT_ATTEMPTS} ephemeral ports were taken before the server "
                         "could bind them; the machine may be short of ports."
                     ) from None
+            except ServiceStartError:
+                note = self._repair(launch) if repaired is None else None
+                self.stop()
+                if note is None:
+                    raise
+                repaired = note  # once: a second failure is reported as it is
             except BaseException:
                 self.stop()
                 raise
-        raise AssertionError("unreachable")
+
+    def _repair(self, launch: LocalLaunch | None) -> str | None:
+        if launch is None or launch.repair is None:
+            return None
+        return launch.repair(self.logs())
 
     def _spawn(self, launch: LocalLaunch) -> None:
         assert self.workdir is not None
+        identity: dict[str, Any] = {}
         if launch.os_user is not None:
             # The server creates its socket and lock files here; prepare_local owns what is inside.
             chown_top(self.workdir, launch.os_user)
+            identity = launch.os_user.popen_arguments()
         log_path = launch.log_path or self.workdir / "server.log"
         self.launch = launch
         with open(log_path, "ab") as log:
@@ -99,8 +123,8 @@ class LocalProvider:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: killed as a group, untouched by Ctrl-C
                 env={**os.environ, **launch.env},
-                user=launch.os_user,
                 cwd=self.workdir,
+                **identity,
             )
         record = {
             "pid": self.process.pid,
@@ -114,6 +138,7 @@ class LocalProvider:
     def _wait_ready(self, launch: LocalLaunch, deadline: float) -> Endpoint:
         assert self.process is not None
         last_error = "no answer yet"
+        started = launch.on_start is None
         while True:
             code = self.process.poll()
             if code is not None:
@@ -132,6 +157,12 @@ class LocalProvider:
                     f"on a slow machine. Server log ({launch.log_path}):\n{self.logs()}"
                 )
             try:
+                if not started:
+                    assert launch.on_start is not None
+                    launch.on_start(min(remaining, 2.0))
+                    started = True
+                # The probe also checks that the answer comes from this process, not another server
+                # that holds the port (the process then fails to bind and exits: see above).
                 self.service.probe(launch.endpoint, timeout=min(remaining, 2.0))
             except ServiceUnavailable as exc:
                 last_error = str(exc)
@@ -147,7 +178,7 @@ class LocalProvider:
             self.process.wait()
             self.process = None
         if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            remove_workdir(self.workdir)
             self.workdir = None
 
     def is_ready(self) -> bool:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import hashlib
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,11 +30,16 @@ from typing import Any
 __all__ = [
     "Run",
     "current_run",
+    "default_scratch_base",
     "harness_tmp_root",
+    "harness_tmp_roots",
+    "host_id",
     "process_alive",
     "process_start_time",
     "read_process_record",
     "reap_run_dir",
+    "remove_workdir",
+    "spill_directory",
     "terminate_process",
 ]
 
@@ -39,6 +47,7 @@ PROCESS_FILE = "process.json"
 CONTAINER_FILE = "container.json"
 REAPER_PID_FILE = "reaper.pid"
 KEPT_FILE = "kept.json"
+ELSEWHERE_FILE = "elsewhere.json"
 
 
 SHM = Path("/dev/shm")
@@ -46,12 +55,23 @@ SHM_MINIMUM_BYTES = 1 << 30
 
 
 def _scratch_base() -> Path:
-    """Memory-backed /dev/shm when it is a real one (>= 1 GiB), else the system temp dir.
+    """``scratch_dir`` when set; else memory-backed /dev/shm when it is a real one (>= 1 GiB); else the temp dir.
 
     Server data directories are throwaway; in memory, copying a cached cluster
     takes ~70 ms instead of ~700 ms on this kind of disk. The choice depends on
-    /dev/shm's total size, not its free space, so every process of a run agrees.
+    /dev/shm's total size, not its free space, so every process of a run agrees;
+    a server whose data does not fit spills to the temp dir (:func:`spill_directory`).
     """
+    from harness.config import get_config  # not at import: the config is built once, on first use
+
+    configured = get_config().scratch_dir
+    if configured:
+        return Path(configured)
+    return default_scratch_base()
+
+
+def default_scratch_base() -> Path:
+    """/dev/shm when it is a real one (>= 1 GiB, writable), else the system temp dir."""
     try:
         stats = os.statvfs(SHM)
     except OSError:
@@ -61,11 +81,64 @@ def _scratch_base() -> Path:
     return Path(tempfile.gettempdir())
 
 
-def harness_tmp_root() -> Path:
+def harness_tmp_root(base: Path | None = None) -> Path:
     """``<scratch>/harness-<uid>``: world-searchable so an unprivileged server can reach its directory."""
-    root = _scratch_base() / f"harness-{os.getuid()}"
-    root.mkdir(mode=0o711, exist_ok=True)
+    root = (base if base is not None else _scratch_base()) / f"harness-{os.getuid()}"
+    root.mkdir(mode=0o711, parents=True, exist_ok=True)
     return root
+
+
+def harness_tmp_roots() -> list[Path]:
+    """Every place a run directory of this user may be: the configured scratch dir, /dev/shm, the temp dir."""
+    roots = []
+    for base in (_scratch_base(), SHM, Path(tempfile.gettempdir())):
+        root = base / f"harness-{os.getuid()}"
+        if root.is_dir() and root not in roots:
+            roots.append(root)
+    return roots
+
+
+def spill_directory(workdir: Path) -> Path:
+    """A directory in the system temp dir for ``workdir``'s data that does not fit in the scratch dir.
+
+    Recorded in ``workdir`` so that whoever removes the work directory (the provider, the
+    reaper, the next run's sweep) removes it too.
+    """
+    root = harness_tmp_root(Path(tempfile.gettempdir())) / workdir.parent.name
+    root.mkdir(mode=0o711, exist_ok=True)
+    spill = root / workdir.name
+    spill.mkdir(mode=0o700, exist_ok=True)
+    elsewhere = workdir / ELSEWHERE_FILE
+    paths = json.loads(elsewhere.read_text()) if elsewhere.is_file() else []
+    elsewhere.write_text(json.dumps([*paths, str(spill)]))
+    return spill
+
+
+def remove_workdir(workdir: Path) -> None:
+    """Delete a server's work directory and whatever it recorded elsewhere (:func:`spill_directory`)."""
+    with contextlib.suppress(OSError, ValueError):
+        for path in json.loads((workdir / ELSEWHERE_FILE).read_text()):
+            target = Path(path)
+            shutil.rmtree(target, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                target.parent.rmdir()  # the spilled run directory, once empty
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@functools.cache
+def host_id() -> str:
+    """8 hex digits naming this machine, this boot and this PID namespace.
+
+    Two processes with the same host id can test each other's liveness by pid and
+    start time; anything else (another machine, container, or boot) cannot.
+    """
+    parts = [socket.gethostname()]
+    for source in ("/etc/machine-id", "/proc/sys/kernel/random/boot_id"):
+        with contextlib.suppress(OSError):
+            parts.append(Path(source).read_text().strip())
+    with contextlib.suppress(OSError):
+        parts.append(os.readlink("/proc/self/ns/pid"))
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:8]
 
 
 def process_start_time(pid: int) -> str:
@@ -146,6 +219,7 @@ def reap_run_dir(directory: Path) -> None:
     for child in sorted(directory.iterdir()):
         if child.is_dir():
             _stop_recorded(child)
+            remove_workdir(child)
     shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -168,8 +242,12 @@ class Run:
 
     @property
     def token(self) -> str:
-        """A short name for this run, unique among concurrent runs on this machine."""
-        return f"{self.owner_pid:x}{(self.owner_started or '0')[-5:]}"
+        """This run's owner as a name part, unique among runs on any machine: ``h<host>p<pid>s<start time>``.
+
+        Everything harness creates on a shared server carries it, so that a later run
+        can tell whether its owner is gone (see :mod:`harness.data.owners`).
+        """
+        return f"h{host_id()}p{self.owner_pid:x}s{self.owner_started or '0'}"
 
     def ensure(self) -> Path:
         """Create the run directory (and its reaper) if this is the first use; return it."""
@@ -205,7 +283,10 @@ class Run:
         path = self.directory / relative
         path.parent.mkdir(mode=0o711, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps(data))
+        # 0600 from the start: records hold the servers' URLs, passwords included.
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(json.dumps(data))
         os.replace(partial, path)
 
     def stop_reaper(self) -> None:

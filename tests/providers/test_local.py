@@ -1,6 +1,8 @@
 import os
+import socket
 import stat
 import time
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +78,92 @@ def test_free_port_is_bindable():
     port = free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+# -- another server on the port harness picked ------------------------------------------------
+
+
+def _foreign_postgres(port_holder):
+    """A PostgreSQL that lets anyone in from 127.0.0.1 (trust): what harness must not mistake for its own."""
+    from harness.services.postgres import _connect
+
+    provider = LocalProvider(SERVICE, IntegrationTestConfig(), current_run())
+    endpoint = provider.start()
+    data = Path(endpoint.details["data_directory"])
+    (data / "pg_hba.conf").write_text("host all all 127.0.0.1/32 trust\n")
+    with _connect(endpoint, autocommit=True) as connection:
+        connection.execute("SELECT pg_reload_conf()")
+    port_holder.append(provider)
+    return endpoint.port
+
+
+def _foreign_process(command_for_port):
+    import subprocess
+
+    def start(port_holder):
+        port = free_port()
+        process = subprocess.Popen(command_for_port(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env={**os.environ, "NO_COLOR": "1"})
+        port_holder.append(process)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return port
+            except OSError:
+                time.sleep(0.02)
+        raise AssertionError("the foreign server never listened")
+
+    return start
+
+
+def _redis_binary():
+    from harness.services.redis import SERVICE as REDIS
+
+    return str(REDIS.find_local_binary(IntegrationTestConfig()).path)
+
+
+def _tansu_binary():
+    from harness.services.kafka import SERVICE as KAFKA
+
+    return str(KAFKA.find_local_binary(IntegrationTestConfig()).path)
+
+
+FOREIGN = {
+    "postgres": _foreign_postgres,
+    # No password at all: a PING with harness's password is refused.
+    "redis": _foreign_process(lambda port: [_redis_binary(), "--port", str(port), "--bind", "127.0.0.1",
+                                            "--save", ""]),
+    # Another broker, answering Metadata like any Kafka would (its own cluster id).
+    "kafka": _foreign_process(lambda port: [_tansu_binary(), "broker", "--listener-url",
+                                            f"tcp://127.0.0.1:{port}", "--advertised-listener-url",
+                                            f"tcp://127.0.0.1:{port}"]),
+}
+
+
+@pytest.mark.parametrize("service_name", ["postgres", "redis", "kafka"])
+def test_a_server_already_on_the_picked_port_is_not_taken_for_harnesss_own(monkeypatch, service_name):
+    from harness.providers import local
+    from harness.registry import get_service
+
+    service = get_service(service_name)
+    held = []
+    try:
+        foreign_port = FOREIGN[service_name](held)
+        ports = iter([foreign_port])
+        monkeypatch.setattr(local, "free_port", lambda host="127.0.0.1": next(ports, None) or free_port())
+        provider = LocalProvider(service, IntegrationTestConfig(), current_run())
+        endpoint = provider.start()
+        try:
+            assert endpoint.port != foreign_port, "harness used a server it did not start"
+            service.probe(endpoint, timeout=5)  # and the one it uses is its own
+            assert str(provider.workdir) in " ".join(provider.launch.command) or service_name == "kafka"
+        finally:
+            provider.stop()
+    finally:
+        for thing in held:
+            if isinstance(thing, LocalProvider):
+                thing.stop()
+            else:
+                thing.kill()
+                thing.wait()

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from harness.config import IntegrationTestConfig
-from harness.errors import ServiceStartError, ServiceUnavailable
+from harness.errors import ConfigError, ServiceStartError, ServiceUnavailable
 from harness.providers.local import LocalProvider
 from harness.providers.rundir import current_run
 from harness.registry import registry
@@ -20,11 +20,11 @@ def test_bootstrap_lists_are_parsed_and_bad_ones_named():
     assert parse_bootstrap("broker-1:9092, PLAINTEXT://broker-2:9093") == [("broker-1", 9092), ("broker-2", 9093)]
     assert parse_bootstrap("[::1]:9092") == [("::1", 9092)]
     for bad in ("localhost", "host:port", ":9092", "host:70000"):
-        with pytest.raises(ServiceUnavailable) as error:
+        with pytest.raises(ConfigError) as error:
             parse_bootstrap(bad)
         assert str(error.value) == (
-            f"HARNESS_KAFKA_BOOTSTRAP={bad!r} is not a bootstrap list; expected host:port[,host:port...], "
-            "e.g. localhost:9092"
+            f"HARNESS_KAFKA_BOOTSTRAP={bad!r} is not a bootstrap list: expected host:port[,host:port...], "
+            "e.g. localhost:9092; fix or unset HARNESS_KAFKA_BOOTSTRAP."
         )
 
 
@@ -102,19 +102,24 @@ def test_client_settings_pin_the_brokers_api_version():
 
 # -- Apache Kafka in KRaft mode ------------------------------------------------------------------
 # No Apache Kafka distribution is installable here, so a stand-in KAFKA_HOME with Kafka's two
-# scripts checks the wiring: kafka-storage.sh records how it was called, and kafka-server-start.sh
-# reads the port from the server.properties harness wrote and runs a real broker (Tansu) on it.
+# scripts checks the wiring. Like Kafka's own, kafka-storage.sh writes meta.properties (the
+# cluster id) into log.dirs, and kafka-server-start.sh reads the port from the server.properties
+# harness wrote and runs a real broker (Tansu) on it, with that cluster id. Each records how it
+# was called in the broker's own directories (the installation itself is read-only to it).
 
 STORAGE_SCRIPT = """#!/bin/sh
-echo "$@" > "$(dirname "$0")/../format.args"
 test -f "$5" || { echo "no config file at $5" >&2; exit 2; }
+logs=$(sed -n 's/^log.dirs=//p' "$5")
+mkdir -p "$logs" && echo "$@" > "$logs/format.args" && echo "cluster.id=$3" > "$logs/meta.properties"
 echo "Formatting metadata directory with metadata.version 3.7-IV4."
 """
 
 START_SCRIPT = """#!/bin/sh
-env > "$(dirname "$0")/../start.env"
+mkdir -p "$LOG_DIR" && env > "$LOG_DIR/start.env" && id > "$LOG_DIR/start.id"
 port=$(sed -n 's/^advertised.listeners=PLAINTEXT:\\/\\/127.0.0.1:\\([0-9]*\\)$/\\1/p' "$1")
-exec {tansu} broker --listener-url tcp://127.0.0.1:$port --advertised-listener-url tcp://127.0.0.1:$port
+cluster=$(sed -n 's/^cluster.id=//p' "$(sed -n 's/^log.dirs=//p' "$1")/meta.properties")
+exec {tansu} broker --listener-url tcp://127.0.0.1:$port --advertised-listener-url tcp://127.0.0.1:$port \\
+    --cluster-id "$cluster"
 """
 
 
@@ -153,15 +158,19 @@ def test_apache_kafka_is_preferred_and_started_in_kraft_mode_with_test_settings(
         assert properties["group.min.session.timeout.ms"] == "500"
         assert properties["log.dirs"] == str(workdir / "data")
         command, cluster_flag, cluster_id, config_flag, config_file = (
-            (kafka_home / "format.args").read_text().split()
+            (workdir / "data" / "format.args").read_text().split()
         )
         assert (command, cluster_flag, config_flag, config_file) == (
             "format", "-t", "-c", str(workdir / "server.properties")
         )
         assert len(cluster_id) == 22  # a Kafka Uuid: 16 bytes, base64url without padding
-        started_with = dict(line.split("=", 1) for line in (kafka_home / "start.env").read_text().splitlines()
+        assert endpoint.details["cluster_id"] == cluster_id  # the probe checks the broker answering has it
+        started_with = dict(line.split("=", 1) for line in (workdir / "logs" / "start.env").read_text().splitlines()
                             if "=" in line)
         assert started_with["LOG_DIR"] == str(workdir / "logs")  # not $KAFKA_HOME/logs
+        if os.geteuid() == 0:  # run as the unprivileged server user, from a copy it can read
+            assert "uid=0(" not in (workdir / "logs" / "start.id").read_text()
+            assert provider.launch.command[0].startswith("/var/cache/harness/kafka_2.13-3.7.0-")
     finally:
         provider.stop()
     assert not workdir.exists()

