@@ -16,6 +16,7 @@ from harness.data import schema
 from harness.data.context import running_test
 from harness.data.seeding import replay_hint, run_seed
 from harness.data.topics import TopicManager, new_admin_client
+from harness.redaction import redact_report_object
 from harness.registry import registry
 from harness.services.base import Endpoint
 from harness.services.redis import DatabaseLease, redis_py
@@ -32,6 +33,7 @@ __all__ = [
     "kafka_topics",
     "pytest_addoption",
     "pytest_configure",
+    "pytest_make_collect_report",
     "pytest_runtest_makereport",
     "pytest_unconfigure",
     "redis_client",
@@ -194,9 +196,22 @@ def _uses_harness(item: pytest.Item) -> bool:
     return bool(HARNESS_FIXTURES.intersection(getattr(item, "fixturenames", ())))
 
 
+def _redact_report(report: Any) -> Any:
+    """Mask every registered password in what a report will print (traceback, locals, captured output)."""
+    report.longrepr = redact_report_object(report.longrepr)
+    report.sections = redact_report_object(list(report.sections))
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
+    report = yield
+    return _redact_report(report)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, Any]:
-    report = yield
+    report = _redact_report((yield))
     if report.failed and _uses_harness(item):
         config = get_config()
         lines = [replay_hint(config)]

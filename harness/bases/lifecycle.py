@@ -16,19 +16,40 @@ harness's work as part of the test.
 
 from __future__ import annotations
 
+import functools
 import unittest
 from collections.abc import Mapping
 from contextlib import ExitStack
-from typing import Any, ClassVar, cast
+from typing import Any, Callable, ClassVar, TypeVar, cast
 
 from harness.config import IntegrationTestConfig, get_config
+from harness.redaction import redact, redact_exception
 from harness.registry import registry
 from harness.services.base import Endpoint
 
 __all__ = ["HarnessLifecycle", "forget_class_attributes"]
 
+_Step = TypeVar("_Step", bound=Callable[..., None])
 _CLASS_STACK = "_harness_class_stack"
 _TEST_STACK = "_harness_test_stack"
+
+
+def _redacting(step: _Step) -> _Step:
+    """``step``, whose exceptions reach the test runner with passwords masked and leaking frames dropped.
+
+    Runners print tracebacks, some with every frame's locals (pytest -l, unittest
+    --locals); a driver's frame holding a connection string must not be among them.
+    """
+
+    @functools.wraps(step)
+    def run(*args: Any) -> None:
+        try:
+            step(*args)
+        except BaseException as exc:
+            redact_exception(exc)
+            raise
+
+    return cast(_Step, run)
 
 
 class HarnessLifecycle:
@@ -65,6 +86,7 @@ class HarnessLifecycle:
     # -- the guarded steps -------------------------------------------------------------------
 
     @classmethod
+    @_redacting
     def _harness_enter_class(cls) -> None:
         if _CLASS_STACK in cls.__dict__:
             return
@@ -78,6 +100,7 @@ class HarnessLifecycle:
             raise
 
     @classmethod
+    @_redacting
     def _harness_exit_class(cls) -> None:
         stack = cls.__dict__.get(_CLASS_STACK)
         if stack is None:
@@ -85,6 +108,7 @@ class HarnessLifecycle:
         delattr(cls, _CLASS_STACK)
         stack.close()
 
+    @_redacting
     def _harness_enter_test(self) -> None:
         if self.__dict__.get(_TEST_STACK) is not None:
             return
@@ -103,6 +127,7 @@ class HarnessLifecycle:
             stack.close()
             raise
 
+    @_redacting
     def _harness_exit_test(self) -> None:
         stack = self.__dict__.pop(_TEST_STACK, None)
         if stack is not None:
@@ -164,6 +189,9 @@ class HarnessLifecycle:
                 test, text = report[index]
                 if test is self and hint:
                     report[index] = (test, f"{text}\n{hint}\n")
+        # Everything reported so far (a class setup's error too), before the runner prints it.
+        for report in _report_lists(result, ("failures", "errors", "skipped", "expectedFailures")):
+            report[:] = [(test, redact(text) if isinstance(text, str) else text) for test, text in report]
         return outcome
 
 
@@ -174,7 +202,7 @@ def forget_class_attributes(cls: type, names: tuple[str, ...]) -> None:
             delattr(cls, name)
 
 
-def _report_lists(result: Any) -> list[list[Any]]:
-    """A unittest result's failures and errors lists (none for pytest's adapter, which reports itself)."""
-    lists = [getattr(result, "failures", None), getattr(result, "errors", None)]
+def _report_lists(result: Any, names: tuple[str, ...] = ("failures", "errors")) -> list[list[Any]]:
+    """A unittest result's report lists (none for pytest's adapter, which reports itself)."""
+    lists = [getattr(result, name, None) for name in names]
     return [report for report in lists if isinstance(report, list)]

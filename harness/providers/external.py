@@ -31,7 +31,7 @@ class ExternalProvider:
         except ServiceUnavailable as exc:
             raise ServiceUnavailable(
                 f"{self.service.name} at {endpoint.address} ({endpoint.display_url}) did not answer within "
-                f"{self.timeout:g}s: {exc}. Check the address and credentials in "
+                f"{self.timeout:g}s ({str(exc).rstrip('.')}). Check the address and credentials in "
                 f"{external_variable(self.service.name)}, or unset it to let harness start a server."
             ) from exc
         self.endpoint = endpoint

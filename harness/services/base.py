@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import re
@@ -76,19 +77,28 @@ def parse_url(url: str, *, variable: str, schemes: tuple[str, ...], example: str
 
     if "://" not in url:
         raise refuse("is not a URL (no '://' after the scheme)")
+    split = _split_url(url)
+    if isinstance(split, str):  # a port that is not a number or out of range, a broken [IPv6] host
+        raise refuse(f"is malformed: {split}")
+    if split.scheme not in schemes:
+        raise refuse(f"is not a {' or '.join(schemes)} URL (scheme {split.scheme!r})")
+    if split.port == -1:  # no port given
+        return dataclasses.replace(split, port=default_port)
+    if not 0 < split.port < 65536:
+        raise refuse(f"has port {split.port}, outside 1..65535")
+    return split
+
+
+def _split_url(url: str) -> ParsedURL | str:
+    """``url`` split, or why it cannot be (in a frame of its own: the parts hold the password)."""
     try:
         parts = urlsplit(url)
         port = parts.port
         host = parts.hostname
-    except ValueError as exc:  # a port that is not a number or out of range, a broken [IPv6] host
-        raise refuse(f"is malformed: {redact(str(exc))}") from None
-    scheme = parts.scheme.split("+")[0]
-    if scheme not in schemes:
-        raise refuse(f"is not a {' or '.join(schemes)} URL (scheme {parts.scheme!r})")
-    if port is not None and not 0 < port < 65536:
-        raise refuse(f"has port {port}, outside 1..65535")
-    return ParsedURL(scheme=scheme, host=host or "localhost", port=port or default_port, path=parts.path,
-                     query=parts.query)
+    except ValueError as exc:
+        return redact(str(exc))
+    return ParsedURL(scheme=parts.scheme.split("+")[0], host=host or "localhost", port=port if port is not None
+                     else -1, path=parts.path, query=parts.query)
 
 
 def publish_on_loopback(container: Any, port: int) -> None:

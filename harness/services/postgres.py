@@ -98,14 +98,14 @@ def sqlalchemy_url(endpoint: Endpoint, database: str | None = None) -> SecretURL
 
 
 def _connect(endpoint: Endpoint, *, timeout: float | None = None, **options: Any) -> Any:
-    """A psycopg connection to ``endpoint``; a failure names the server, never its password."""
+    """A psycopg connection to ``endpoint``; a failure says why (libpq names the server), never the password."""
     psycopg = require("psycopg", extra="postgres", purpose="Connecting to PostgreSQL")
     if timeout is not None:
         options["connect_timeout"] = max(1, int(round(timeout)))
     try:
         return psycopg.connect(endpoint.url, **options)
     except psycopg.Error as exc:
-        raise ServiceUnavailable(f"postgres at {endpoint.address}: {redact(str(exc).strip())}") from detach(exc)
+        raise ServiceUnavailable(redact(" ".join(str(exc).split()))) from detach(exc)
 
 
 class PostgresService:
