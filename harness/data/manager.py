@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Table, delete, event, inspect, tuple_
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, NoInspectionAvailable
 from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.sql.ddl import sort_tables_and_constraints
 
 from harness.config import get_config
-from harness.data.safety import check_cleanup_target
+from harness.data.safety import check_cleanup_target, is_allowed, refuse_unreachable
 from harness.errors import ConfigError, DataCleanupError
 
 __all__ = ["TestDataManager", "TrackedRow"]
@@ -198,16 +198,10 @@ class TestDataManager:
             transaction = bind.get_transaction()
             if transaction is not None and not transaction.is_active:
                 bind.rollback()  # a failed flush left it unusable; its unflushed work needs no deleting
-        engine_or_connection = bind.get_bind() if isinstance(bind, Session) else bind
-        check_cleanup_target(
-            engine_or_connection.engine.url,
-            allowed=get_config().allow_cleanup,
-            allow_unsafe_target=self.allow_unsafe_target,
-        )
+        url = (bind.get_bind() if isinstance(bind, Session) else bind).engine.url
         try:
-            deleted = self._delete(bind, rows)
+            deleted = self._checked_delete(bind, rows, url)
         except DBAPIError as exc:
-            url = engine_or_connection.engine.url
             raise DataCleanupError(
                 f"Could not clean up tracked rows in database {url.database!r} on {url.host}:{url.port}: "
                 f"{exc.orig}. Nothing was deleted; the rows stay tracked, so cleanup() can be called again."
@@ -215,6 +209,28 @@ class TestDataManager:
         self.created.clear()
         self._seen.clear()
         return deleted
+
+    def _checked_delete(
+        self, bind: Engine | Connection | Session, rows: dict[Table, list[tuple[Any, ...]]], url: URL
+    ) -> int:
+        """Check where the connection really goes (:func:`check_cleanup_target`), then delete through it."""
+        allowed = get_config().allow_cleanup
+
+        def connect(opener: Callable[[], Connection]) -> Connection:
+            try:
+                return opener()
+            except DBAPIError as exc:
+                if self.allow_unsafe_target or is_allowed(url, allowed):
+                    raise  # allowed without looking: a plain cleanup failure
+                raise refuse_unreachable(url, str(exc.orig).strip().splitlines()[0]) from None
+
+        if isinstance(bind, Engine):
+            with connect(bind.connect) as connection:
+                check_cleanup_target(connection, allowed=allowed, allow_unsafe_target=self.allow_unsafe_target)
+                return self._delete(connection, rows)
+        connection = connect(bind.connection) if isinstance(bind, Session) else bind
+        check_cleanup_target(connection, allowed=allowed, allow_unsafe_target=self.allow_unsafe_target)
+        return self._delete(bind, rows)
 
     def _delete(self, bind: Engine | Connection | Session, rows: dict[Table, list[tuple[Any, ...]]]) -> int:
         order = self._ordered(rows)
