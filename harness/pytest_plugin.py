@@ -16,6 +16,7 @@ from harness.data import schema
 from harness.data.context import running_test
 from harness.data.seeding import replay_hint, run_seed
 from harness.data.topics import TopicManager, new_admin_client
+from harness.errors import ConfigError
 from harness.redaction import redact_report_object
 from harness.registry import registry
 from harness.services.base import Endpoint
@@ -38,6 +39,8 @@ __all__ = [
     "pytest_unconfigure",
     "redis_client",
 ]
+
+_CONFIG_FAILED = pytest.StashKey[bool]()
 
 HARNESS_FIXTURES = frozenset(
     {
@@ -73,9 +76,16 @@ def pytest_configure(config: pytest.Config) -> None:
         }
     )
     config.addinivalue_line("markers", "docker: needs a Docker daemon (skipped with a reason when none answers)")
+    try:
+        get_config()  # a bad HARNESS_* value or [harness] entry is a usage error, said once, up front
+    except ConfigError as exc:
+        config.stash[_CONFIG_FAILED] = True
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(_CONFIG_FAILED, False):
+        return  # nothing could start without a configuration
     schema.drop_shared_databases()
     registry.shutdown()
 

@@ -22,7 +22,7 @@ from types import FrameType
 from typing import Any
 
 from harness.config import IntegrationTestConfig, external_variable, get_config
-from harness.errors import ConfigError, ServiceUnavailable, did_you_mean
+from harness.errors import ConfigError, ServiceStopError, ServiceUnavailable, did_you_mean
 from harness.providers.base import Provider
 from harness.providers.docker import DockerProvider, docker_available
 from harness.providers.external import ExternalProvider
@@ -36,6 +36,7 @@ from harness.providers.rundir import (
     read_process_record,
     reap_run_dir,
 )
+from harness.redaction import redact
 from harness.services import kafka, postgres, redis
 from harness.services.base import Endpoint, Service
 
@@ -239,18 +240,27 @@ class Registry:
         """
         with self._lock:
             run = current_run()
+            failures = []
             if run.is_owner and run.directory.is_dir() and not (run.directory / KEPT_FILE).exists():
                 config = self._config if self._config is not None else get_config()
                 recorded = _recorded_endpoints(run.directory)
                 if config.keep and recorded:
                     _keep_run(run, recorded)
                 else:
-                    for provider in self._providers.values():
-                        provider.stop()
-                    run.shutdown()
+                    for key, provider in self._providers.items():
+                        try:
+                            provider.stop()
+                        except Exception as exc:  # noqa: BLE001 - every other server must still be stopped
+                            failures.append(f"  {key} ({provider.name}): {type(exc).__name__}: {redact(str(exc))}")
+                    run.shutdown()  # kills whatever is still recorded, then removes the run directory
             self._providers.clear()
             self._endpoints.clear()
             self._references.clear()
+        if failures:
+            raise ServiceStopError(
+                "Stopping these servers failed (every other one was stopped, and the run's directory and "
+                "recorded processes were removed):\n" + "\n".join(failures)
+            )
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:

@@ -72,3 +72,20 @@ def test_non_positive_timeout_is_refused():
 def test_url_is_not_in_repr():
     config = IntegrationTestConfig(postgres_url="postgresql://u:hunter2@db:5432/x")
     assert "hunter2" not in repr(config)
+
+
+def test_a_setup_cfg_that_cannot_be_parsed_is_an_error_not_skipped(tmp_path):
+    (tmp_path / "setup.cfg").write_text("[harness]\nseed = 5\nthis line has no section or value\n")
+    with pytest.raises(ConfigError) as excinfo:
+        IntegrationTestConfig.load(environ={}, search_from=tmp_path)
+    message = str(excinfo.value)
+    assert message.startswith(f"{tmp_path / 'setup.cfg'} could not be parsed (")
+    assert message.endswith(
+        "so harness cannot tell whether it holds a [harness] section. Fix its syntax, or run from a directory "
+        "without it."
+    )
+
+
+def test_a_duplicate_key_elsewhere_in_tox_ini_is_tolerated(tmp_path):
+    (tmp_path / "tox.ini").write_text("[testenv]\ndeps = a\ndeps = b\n\n[harness]\nseed = 7\n")
+    assert IntegrationTestConfig.load(environ={}, search_from=tmp_path).seed == 7

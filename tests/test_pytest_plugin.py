@@ -1,5 +1,7 @@
 import re
 
+import pytest
+
 from harness.registry import registry
 from harness.services.postgres import SERVICE
 from tests.helpers import assert_nothing_left, clean_env, run_dirs_of, run_pytest, run_python, servers_of_run, write
@@ -152,3 +154,21 @@ def test_redis_fixtures_isolate_tests_and_leave_no_key(tmp_path, redis_server):
     assert re.search(r"harness: redis \(external\) at redis://:\*\*\*@127\.0\.0\.1:\d+/0", result.stdout)
     assert redis_dbs_in_use(redis_server) == ({}, [])
     assert_nothing_left(result)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("HARNESS_SEED", "notanumber",
+         "ERROR: HARNESS_SEED='notanumber' is not valid: expected a whole number. Fix or unset HARNESS_SEED."),
+        ("HARNESS_PROVIDER", "lokal",
+         "ERROR: provider='lokal' is not a provider; valid values: auto, local, docker, external. "
+         "Did you mean 'local'?"),
+    ],
+)
+def test_a_bad_setting_is_a_usage_error_not_an_internal_error(tmp_path, variable, value, message):
+    write(tmp_path, "test_x.py", "def test_x():\n    pass\n")
+    result = run_pytest(tmp_path, env=clean_env(**{variable: value}))
+    assert result.returncode == 4, result.stdout + result.stderr  # pytest's own code for a usage error
+    assert result.stderr.strip() == message
+    assert "INTERNALERROR" not in result.stdout + result.stderr and "Traceback" not in result.stderr

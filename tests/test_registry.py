@@ -67,3 +67,36 @@ def test_auto_prefers_a_configured_url():
     config = IntegrationTestConfig(postgres_url="postgresql://u@127.0.0.1:1/x")
     assert choose_provider(postgres.SERVICE, config) == "external"
     assert choose_provider(postgres.SERVICE, IntegrationTestConfig()) == "local"
+
+
+FAILING_STOP = """
+from harness.errors import ServiceStopError
+from harness.registry import registry
+
+registry.acquire("redis")
+registry.acquire("kafka")
+[redis_key] = [key for key in registry._providers if key.startswith("redis-")]
+
+def broken_stop():
+    raise OSError("the disk went away")
+
+registry._providers[redis_key].stop = broken_stop
+try:
+    registry.shutdown()
+except ServiceStopError as exc:
+    print(exc)
+"""
+
+
+def test_one_servers_stop_failing_does_not_skip_the_others(tmp_path):
+    from tests.helpers import assert_nothing_left, run_python, write
+
+    write(tmp_path, "child.py", FAILING_STOP)
+    result = run_python(["child.py"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        "Stopping these servers failed (every other one was stopped, and the run's directory and recorded "
+        "processes were removed):\n  redis-local-"
+    ), result.stdout
+    assert "(local): OSError: the disk went away" in result.stdout
+    assert_nothing_left(result)  # Kafka was stopped, and so was Redis, from the run's records

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
 import unittest
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from sqlalchemy import MetaData, Table, inspect, text
 from sqlalchemy.engine import Connection, Engine, RootTransaction
-from sqlalchemy.exc import NoInspectionAvailable
+from sqlalchemy.exc import DBAPIError, NoInspectionAvailable, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
@@ -55,6 +57,14 @@ class DatabaseTestMixin(HarnessLifecycle):
     migrations: ClassVar[str | None] = None
     fresh_database: ClassVar[bool] = False
     """Give this class its own copy of the schema's database (a TEMPLATE clone, ~230 ms) instead of sharing."""
+
+    _harness_settings: ClassVar[Mapping[str, Callable[[Any], bool]]] = {
+        "metadata": lambda value: isinstance(value, MetaData),
+        "database": lambda value: value in DATABASES,
+        "isolation": lambda value: value in ISOLATIONS,
+        "migrations": lambda value: isinstance(value, (str, os.PathLike)) and str(value).endswith(".ini"),
+        "fresh_database": lambda value: isinstance(value, bool),
+    }
 
     engine: ClassVar[Engine]
     database_url: ClassVar[str]
@@ -128,9 +138,9 @@ class DatabaseTestMixin(HarnessLifecycle):
         )
 
         if cls.isolation == "transaction":
-            state.connection = stack.enter_context(cls.engine.connect())
+            state.connection = cls.engine.connect()
+            stack.callback(state.close)  # whichever connection the class holds by then
             state.transaction = state.connection.begin()
-            stack.callback(state.rollback)
             cls._harness_seed_class(state.savepoint_session())
         elif cls.isolation == "tracked":
             class_data = TestDataManager(cls.engine)
@@ -173,12 +183,12 @@ class DatabaseTestMixin(HarnessLifecycle):
             assert state.connection is not None
             self.connection = state.connection
             savepoint = self.connection.begin_nested()
-            stack.callback(self._harness_end_savepoint, savepoint)
             self.session = Session(bind=self.connection, join_transaction_mode="create_savepoint")
+            stack.callback(self._harness_end_test_transaction, savepoint)  # closes the session too
         else:
             self.connection = stack.enter_context(cls.engine.connect())
             self.session = Session(cls.engine)
-        stack.callback(self.session.close)
+            stack.callback(self.session.close)
         current = stack.enter_context(running_test(self._harness_test_id(), self.session, run_seed=state.run_seed))
         self.data = current.data
         if cls.isolation != "transaction":
@@ -211,26 +221,44 @@ class DatabaseTestMixin(HarnessLifecycle):
             return {key: self._harness_copy(item) for key, item in value.items()}
         return copy.deepcopy(value)
 
-    def _harness_end_savepoint(self, savepoint: Any) -> None:
+    def _harness_end_test_transaction(self, savepoint: Any) -> None:
+        """Roll the test back; if the class transaction is no longer the one harness opened, restore it."""
         cls = type(self)
         state: _ClassState = cls._harness_state
         assert state.connection is not None and state.transaction is not None
-        if state.transaction.is_active:
-            if savepoint.is_active:
-                savepoint.rollback()
-            return
-        # The test ended the class transaction itself (connection.commit()/rollback()). Whatever
-        # it committed must not survive: empty the tables, seed again, then say what happened.
-        if state.connection.in_transaction():
-            state.connection.rollback()
-        state.truncate()
+        if state.connection.closed:
+            problem = "closed self.connection, the connection the class's transaction lives on"
+        elif state.connection.invalidated:
+            problem = "lost the class's connection (it was invalidated: the server dropped it?)"
+        elif not state.transaction.is_active:
+            problem = "ended the class-level transaction (commit() or rollback() on self.connection)"
+        else:
+            try:
+                self.session.close()  # rolls back the session's own savepoints
+                if savepoint.is_active:
+                    savepoint.rollback()
+                return
+            except DBAPIError:
+                # Our savepoints are gone: the transaction they lived in was ended underneath
+                # SQLAlchemy, which still believes it open.
+                problem = (
+                    "ended the class-level transaction underneath SQLAlchemy (a raw COMMIT or ROLLBACK "
+                    "through session.execute() or connection.exec_driver_sql(), or commit() on the DBAPI "
+                    "connection)"
+                )
+        # Whatever it committed must not survive: a new class transaction on a new connection,
+        # the tables emptied, the class data seeded again; then say what happened.
+        state.reconnect(cls.engine)
+        with contextlib.suppress(SQLAlchemyError):
+            self.session.close()
+        state.truncate()  # before the new transaction: SQLite's StaticPool has one connection for both
         state.transaction = state.connection.begin()
         cls._harness_seed_class(state.savepoint_session())
         raise IsolationError(
-            f"{self._harness_test_id()} ended the class-level transaction (commit() or rollback() on "
-            "self.connection). Harness emptied the tables and seeded them again. Use self.session "
-            "(its commit() only releases a savepoint) or self.get_session(), or set "
-            "isolation = 'tracked' for code that must commit for real."
+            f"{self._harness_test_id()} {problem}. Its data may have been committed, so harness emptied the "
+            "tables, seeded them again and opened a new class transaction; the next test starts clean. Use "
+            "self.session (its commit() only releases a savepoint) or self.get_session(), leave self.connection "
+            "open, or set isolation = 'tracked' for code that must commit for real."
         )
 
     @classmethod
@@ -282,9 +310,25 @@ class _ClassState:
     def savepoint_session(self) -> Session:
         return Session(bind=self.connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
-    def rollback(self) -> None:
-        if self.transaction is not None and self.transaction.is_active:
-            self.transaction.rollback()
+    def close(self) -> None:
+        """End of class: roll back the class transaction and close its connection."""
+        if self.connection is None:
+            return
+        with contextlib.suppress(SQLAlchemyError):  # a connection already broken has nothing to roll back
+            if self.transaction is not None and self.transaction.is_active:
+                self.transaction.rollback()
+        self.connection.close()
+
+    def reconnect(self, engine: Engine) -> None:
+        """Drop a connection whose transaction is not harness's any more, for a fresh one (no transaction yet)."""
+        assert self.connection is not None
+        with contextlib.suppress(SQLAlchemyError):
+            if not self.connection.closed:
+                self.connection.rollback()  # ends whatever transaction the server has, releasing its locks
+        with contextlib.suppress(SQLAlchemyError):
+            self.connection.close()
+        self.connection = engine.connect()
+        self.transaction = None
 
     def truncate(self) -> None:
         """Empty the schema's tables (children first), restarting identities."""

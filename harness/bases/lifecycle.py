@@ -16,6 +16,7 @@ harness's work as part of the test.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import unittest
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ from contextlib import ExitStack
 from typing import Any, Callable, ClassVar, TypeVar, cast
 
 from harness.config import IntegrationTestConfig, get_config
+from harness.errors import ConfigError
 from harness.redaction import redact, redact_exception
 from harness.registry import registry
 from harness.services.base import Endpoint
@@ -58,6 +60,33 @@ class HarnessLifecycle:
     config_overrides: ClassVar[Mapping[str, Any]] = {}
     """Settings for this class only, over the run's (e.g. ``{"startup_timeout": 60}``)."""
 
+    _harness_settings: ClassVar[Mapping[str, Callable[[Any], bool]]] = {
+        "config_overrides": lambda value: isinstance(value, Mapping),
+    }
+    """The class attributes a base reads, each with a test of whether a value looks meant for it
+    (a misspelt name whose value fits is reported, see :meth:`_harness_check_settings`)."""
+
+    @classmethod
+    def _harness_check_settings(cls) -> None:
+        """Refuse a class attribute that is a misspelt setting (``metdata = Base.metadata``): it would be ignored."""
+        settings: dict[str, Callable[[Any], bool]] = {}
+        for klass in reversed(cls.__mro__):
+            settings.update(klass.__dict__.get("_harness_settings", {}))
+        for klass in cls.__mro__:
+            if klass.__module__.startswith("harness.") or klass.__module__ in ("builtins", "unittest.case"):
+                continue
+            for name, value in klass.__dict__.items():
+                if name.startswith("_") or name in settings or callable(value) or isinstance(
+                    value, (classmethod, staticmethod, property)
+                ):
+                    continue
+                close = difflib.get_close_matches(name, list(settings), n=1, cutoff=0.8)
+                if close and settings[close[0]](value):
+                    raise ConfigError(
+                        f"{klass.__qualname__}.{name} is not a harness setting, so it would be ignored. "
+                        f"Did you mean {close[0]!r}?"
+                    )
+
     @classmethod
     def _harness_config(cls) -> IntegrationTestConfig:
         config = get_config()
@@ -90,6 +119,7 @@ class HarnessLifecycle:
     def _harness_enter_class(cls) -> None:
         if _CLASS_STACK in cls.__dict__:
             return
+        cls._harness_check_settings()
         stack = ExitStack()
         setattr(cls, _CLASS_STACK, stack)  # set first: a re-entrant call must not start twice
         try:

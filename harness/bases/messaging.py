@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unittest
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from typing import Any, ClassVar
 
@@ -22,6 +23,10 @@ class MessageQueueTestMixin(HarnessLifecycle):
 
     message_timeout: ClassVar[float] = 10.0
     """Seconds a produce or an admin request may take before the test fails."""
+
+    _harness_settings: ClassVar[Mapping[str, Callable[[Any], bool]]] = {
+        "message_timeout": lambda value: isinstance(value, (int, float)) and not isinstance(value, bool),
+    }
 
     bootstrap_servers: ClassVar[str]
     kafka_endpoint: ClassVar[Endpoint]

@@ -110,6 +110,13 @@ class TestDataManager:
         return self.track(instance)
 
     def _insert_row(self, table: Table, values: dict[str, Any]) -> tuple[Any, ...]:
+        if not table.primary_key.columns:
+            raise ConfigError(
+                f"create({table.name!r}, ...): table {table.name!r} has no primary key, so harness could not "
+                "find the row again to delete it. Nothing was inserted. Give the table a primary key, or insert "
+                "the row yourself (session.execute(table.insert().values(...))) and let isolation = "
+                "'transaction' or 'truncate' remove it."
+            )
         statement = table.insert().values(**values).returning(*table.primary_key.columns)
         if isinstance(self.target, (Session, Connection)):
             pk = tuple(self.target.execute(statement).one())

@@ -27,7 +27,7 @@ from harness.data.messages import (
     matches,
     text_or_bytes,
 )
-from harness.errors import MessagesNotReceived, MessagingError
+from harness.errors import ConfigError, MessagesNotReceived, MessagingError
 from harness.providers.rundir import current_run
 from harness.services.base import Endpoint
 from harness.services.kafka import client_settings, group_settings, kafka_python, namespace
@@ -146,7 +146,7 @@ class TopicManager:
     ) -> str:
         """Create a topic in this test's namespace and return its full name; deleted by :meth:`cleanup`."""
         if not isinstance(partitions, int) or partitions < 1:
-            raise ValueError(f"create_topic(): partitions must be a whole number of at least 1, got {partitions!r}.")
+            raise ConfigError(f"create_topic(): partitions must be a whole number of at least 1, got {partitions!r}.")
         full = self.topic_name(name if name is not None else f"topic{next(self._unnamed)}")
         violation = _kafka_rule_violation(full) if name != "" else 'Topic name is illegal, it can\'t be empty'
         if violation is not None:
@@ -288,7 +288,7 @@ class TopicManager:
         ``count`` within ``timeout`` seconds fails, showing those that arrived.
         """
         if count < 1:
-            raise ValueError(f"consume(): count must be at least 1, got {count!r}.")
+            raise ConfigError(f"consume(): count must be at least 1, got {count!r}.")
         reader = self._reader(topic, group_id)
         received = self._poll(reader, count, timeout)
         if len(received) < count:

@@ -131,7 +131,11 @@ class DockerProvider:
         return True
 
     def logs(self) -> str:
+        """The tail of the container's log; never raises (it is read while reporting another failure)."""
         if self.container is None:
             return ""
-        stdout, stderr = self.container.get_logs()
-        return (stdout + stderr).decode(errors="replace")[-3000:]
+        try:
+            stdout, stderr = self.container.get_logs()
+            return (stdout + stderr).decode(errors="replace")[-3000:]
+        except Exception as exc:  # noqa: BLE001 - the daemon's own error must not hide the one being reported
+            return f"(the container's log could not be read: {type(exc).__name__}: {exc})"

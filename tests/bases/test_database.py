@@ -271,21 +271,75 @@ def test_failing_class_setup_tears_down_what_it_started():
         assert connection.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
 
 
-def test_test_that_commits_the_class_transaction_is_reported_and_its_data_removed():
+def _commit_connection(test):
+    test.connection.commit()
+
+
+def _raw_commit_then_more(test):
+    test.session.execute(text("COMMIT"))
+    test.session.add(User(name="after the commit"))  # runs in a transaction the server opened on its own
+    test.session.flush()
+
+
+def _raw_commit_through_the_connection(test):
+    test.connection.exec_driver_sql("COMMIT")
+
+
+def _dbapi_commit(test):
+    test.connection.connection.dbapi_connection.commit()
+
+
+def _raw_rollback(test):
+    test.session.execute(text("ROLLBACK"))
+
+
+def _close_connection(test):
+    test.connection.close()
+
+
+ENDINGS = {
+    "connection.commit()": (_commit_connection, "ended the class-level transaction (commit() or rollback()"),
+    "session.execute(COMMIT), then more": (_raw_commit_then_more, "ended the class-level transaction underneath"),
+    "exec_driver_sql(COMMIT)": (_raw_commit_through_the_connection, "ended the class-level transaction underneath"),
+    "DBAPI commit()": (_dbapi_commit, "ended the class-level transaction underneath"),
+    "session.execute(ROLLBACK)": (_raw_rollback, "ended the class-level transaction underneath"),
+    "connection.close()": (_close_connection, "closed self.connection"),
+}
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+@pytest.mark.parametrize("ending", list(ENDINGS))
+def test_a_test_that_ends_the_class_transaction_is_named_and_nothing_it_did_survives(ending, database):
+    action, cause = ENDINGS[ending]
+    seen = []
+
     class Case(DatabaseTestBase):
         metadata = Base.metadata
 
-        def test_commits_the_connection(self):
+        @classmethod
+        def seed_data(cls, session):
+            session.add(User(name="seeded"))
+
+        def test_1_ends_it(self):
             self.session.add(User(name="leaked?"))
             self.session.flush()
-            self.connection.commit()
+            action(self)
 
+        def test_2_next(self):
+            seen.append(sorted(self.session.scalars(select(User.name))))
+
+    Case.database = database
     result = run_case(Case)
-    assert len(result.errors) == 1
-    assert "ended the class-level transaction" in result.errors[0][1]
-    database = schema.shared_database(registry.acquire("postgres"), metadata=Base.metadata)
-    with database.engine.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
+    assert [error[0]._testMethodName for error in result.errors] == ["test_1_ends_it"], problems(result)
+    message = result.errors[0][1]
+    assert f"IsolationError: tests.bases.test_database.{Case.__qualname__}.test_1_ends_it {cause}" in message, message
+    assert "savepoint" not in message.splitlines()[-1]
+    assert seen == [["seeded"]], "the next test starts from the class data alone"
+    assert result.testsRun == 2 and not result.failures
+    if database == "postgresql":  # and nothing reaches the next class sharing the database
+        shared = schema.shared_database(registry.acquire("postgres"), metadata=Base.metadata)
+        with shared.engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
 
 
 def test_fresh_database_is_a_private_copy_dropped_after_the_class():
@@ -378,3 +432,31 @@ def test_missing_alembic_ini_is_a_clear_error(tmp_path):
 
     with pytest.raises(ConfigError, match="no such alembic.ini"):
         Case.setUpClass()
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value", "meant"),
+    [("metdata", Base.metadata, "metadata"), ("isolaton", "tracked", "isolation"), ("databse", "sqlite", "database"),
+     ("migration", "alembic.ini", "migrations"), ("fresh_databse", True, "fresh_database")],
+)
+def test_a_misspelt_setting_is_named_with_the_one_meant(attribute, value, meant):
+    case = type("Case", (DatabaseTestBase,), {attribute: value, "test_x": lambda self: None})
+    result = run_case(case)
+    assert len(result.errors) == 1
+    assert result.errors[0][1].rstrip().endswith(
+        f"ConfigError: Case.{attribute} is not a harness setting, so it would be ignored. Did you mean {meant!r}?"
+    )
+
+
+def test_attributes_of_the_users_own_are_not_taken_for_misspelt_settings():
+    class Case(DatabaseTestBase):
+        database = "sqlite"
+        databases = ["default", "replica"]  # close to 'database', but not a value it takes
+        isolator = "round-robin"  # close to 'isolation', but not an isolation
+        metadata_version = 3
+
+        def test_x(self):
+            pass
+
+    result = run_case(Case)
+    assert not result.errors and not result.failures

@@ -150,3 +150,17 @@ class TestDown(MessageQueueTestBase):
     assert "HARNESS_KAFKA_BOOTSTRAP" in result.stdout
     assert result.returncode == 1
     assert_nothing_left(result)
+
+
+def test_a_misspelt_message_timeout_is_named():
+    class Case(MessageQueueTestBase):
+        mesage_timeout = 3
+
+        def test_x(self):
+            pass
+
+    result = run_case(Case)
+    assert result.errors[0][1].rstrip().endswith(
+        "ConfigError: test_a_misspelt_message_timeout_is_named.<locals>.Case.mesage_timeout is not a harness "
+        "setting, so it would be ignored. Did you mean 'message_timeout'?"
+    )

@@ -168,6 +168,25 @@ def test_allow_cleanup_setting_is_honoured(monkeypatch):
         set_cli_options({})
 
 
+def test_create_on_a_table_without_a_primary_key_is_refused_before_inserting(engine):
+    from sqlalchemy import Column, MetaData, String, Table
+
+    log = Table("audit_log", MetaData(), Column("message", String(50)))
+    log.create(engine)
+    try:
+        with pytest.raises(ConfigError) as excinfo:
+            TestDataManager(engine).create(log, message="hello")
+        assert str(excinfo.value) == (
+            "create('audit_log', ...): table 'audit_log' has no primary key, so harness could not find the row "
+            "again to delete it. Nothing was inserted. Give the table a primary key, or insert the row yourself "
+            "(session.execute(table.insert().values(...))) and let isolation = 'transaction' or 'truncate' "
+            "remove it."
+        )
+        assert count(engine, "audit_log") == 0
+    finally:
+        log.drop(engine)
+
+
 def test_wrong_target_type_is_refused():
     with pytest.raises(ConfigError, match="needs an Engine, Connection or Session, got str"):
         TestDataManager("postgresql://")  # type: ignore[arg-type]

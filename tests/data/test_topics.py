@@ -7,7 +7,7 @@ import time
 import pytest
 
 from harness.data.topics import TopicManager
-from harness.errors import MessagesNotReceived, MessagingError
+from harness.errors import ConfigError, MessagesNotReceived, MessagingError
 from harness.services.kafka import kafka_python
 
 
@@ -176,9 +176,9 @@ def test_bad_arguments(kafka):
     topic = kafka.create_topic()
     with pytest.raises(TypeError, match=r"^value\['at'\] is a datetime.datetime, which is not JSON-serialisable"):
         kafka.produce(topic, {"at": datetime.datetime(2026, 1, 1)})
-    with pytest.raises(ValueError, match="partitions must be a whole number of at least 1, got 0"):
+    with pytest.raises(ConfigError, match="partitions must be a whole number of at least 1, got 0"):
         kafka.create_topic(partitions=0)
-    with pytest.raises(ValueError, match="count must be at least 1"):
+    with pytest.raises(ConfigError, match="count must be at least 1"):
         kafka.consume(topic, count=0)
 
 

@@ -211,3 +211,23 @@ def test_redis_container_definition_has_a_password_and_no_persistence():
     container = REDIS.docker_container(IntegrationTestConfig(redis_image="redis:7-alpine"))
     assert container.image == "redis:7-alpine" and len(container.password) == 32
     assert f"--requirepass {container.password} --save '' --appendonly no" in container._command
+
+
+def test_a_log_that_cannot_be_read_does_not_hide_why_the_start_failed(daemon_up, monkeypatch):
+    from harness.providers.local import free_port
+
+    container = FakeContainer(free_port())
+
+    def broken_logs():
+        raise ConnectionError("the daemon hung up")
+
+    container.get_logs = broken_logs
+    monkeypatch.setattr(SERVICE, "docker_container", lambda config: container)
+    provider = docker_provider.DockerProvider(SERVICE, IntegrationTestConfig(startup_timeout=0.5), current_run())
+    with pytest.raises(ServiceStartError) as excinfo:
+        provider.start()
+    message = str(excinfo.value)
+    assert message.startswith("postgres container on 127.0.0.1:") and "did not answer within 0.5s" in message
+    assert message.endswith("Container log:\n(the container's log could not be read: ConnectionError: the daemon "
+                            "hung up)")
+    assert container.calls == ["start", "stop"]

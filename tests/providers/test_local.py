@@ -167,3 +167,17 @@ def test_a_server_already_on_the_picked_port_is_not_taken_for_harnesss_own(monke
             else:
                 thing.kill()
                 thing.wait()
+
+
+def test_a_postgres_whose_version_cannot_be_read_is_named(tmp_path):
+    bin_dir = _fake_bin(tmp_path, "exit 0")
+    broken = "#!/bin/sh\necho 'postgres: error while loading shared libraries: libicu.so.72' >&2\nexit 127\n"
+    (bin_dir / "postgres").write_text(broken)
+    config = IntegrationTestConfig(postgres_bin_dir=str(bin_dir), cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(ServiceUnavailable) as excinfo:
+        SERVICE.find_local_binary(config)
+    assert str(excinfo.value) == (
+        f"{bin_dir / 'postgres'} --version failed with exit code 127: postgres: error while loading shared "
+        "libraries: libicu.so.72. Check the PostgreSQL installation (a missing library?), or point "
+        "HARNESS_POSTGRES_BIN_DIR at another one."
+    )
