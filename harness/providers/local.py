@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import subprocess
 import time
 import uuid
@@ -110,6 +111,13 @@ class LocalProvider:
         assert self.workdir is not None
         identity: dict[str, Any] = {}
         if launch.os_user is not None:
+            closed = [parent for parent in self.workdir.parents if not parent.stat().st_mode & stat.S_IXOTH]
+            if closed:
+                raise ServiceStartError(
+                    f"{self.service.name} runs as the unprivileged user {launch.os_user.name!r}, which cannot reach "
+                    f"its work directory {self.workdir}: {closed[0]} is not searchable by other users. Make it so "
+                    "(chmod o+x), or set HARNESS_SCRATCH_DIR to a directory other users can reach."
+                )
             # The server creates its socket and lock files here; prepare_local owns what is inside.
             chown_top(self.workdir, launch.os_user)
             identity = launch.os_user.popen_arguments()

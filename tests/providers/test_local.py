@@ -181,3 +181,20 @@ def test_a_postgres_whose_version_cannot_be_read_is_named(tmp_path):
         "libraries: libicu.so.72. Check the PostgreSQL installation (a missing library?), or point "
         "HARNESS_POSTGRES_BIN_DIR at another one."
     )
+
+
+def test_a_scratch_dir_the_server_user_cannot_reach_is_named(tmp_path):
+    from tests.helpers import assert_nothing_left, clean_env, run_python, write
+
+    if os.geteuid() != 0:
+        pytest.skip("only a root runner hands servers to another user")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    write(tmp_path, "child.py", "from harness.registry import registry\nregistry.acquire('redis')\n")
+    result = run_python(["child.py"], tmp_path, env=clean_env(HARNESS_SCRATCH_DIR=str(private)))
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("harness.errors.ServiceStartError: redis runs as the unprivileged user "), last
+    assert f"cannot reach its work directory {private}/harness-" in last
+    assert last.endswith("is not searchable by other users. Make it so (chmod o+x), or set HARNESS_SCRATCH_DIR to a "
+                         "directory other users can reach.")
+    assert_nothing_left(result)

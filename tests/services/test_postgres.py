@@ -1,5 +1,7 @@
 import os
 import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ from harness.config import IntegrationTestConfig
 from harness.data.schema import schema_fingerprint
 from harness.providers.local import LocalProvider
 from harness.providers.rundir import current_run
+from harness.registry import registry
 from harness.services.base import Endpoint, mask_url, scrub
 from harness.services.postgres import SERVICE, sqlalchemy_url
 from tests.models import Base
@@ -120,3 +123,123 @@ def test_embedded_wheel_in_a_private_directory_runs_as_root(tmp_path):
         SERVICE.probe(endpoint, timeout=5)
     finally:
         provider.stop()
+
+
+# -- a damaged cache, a full scratch dir -------------------------------------------------------------
+
+
+def _cluster_of(cache):
+    [cluster] = (cache / "postgres").glob("*/cluster")
+    return cluster
+
+
+def _start_and_stop(config):
+    provider = LocalProvider(SERVICE, config, current_run())
+    endpoint = provider.start()
+    try:
+        SERVICE.probe(endpoint, timeout=5)
+    finally:
+        provider.stop()
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("delete pg_control", "global/pg_control is missing"),
+        ("empty pg_wal", "pg_wal holds no WAL segment"),
+        ("scramble pg_control", "a server started from it said: "),
+    ],
+)
+def test_a_damaged_cached_cluster_is_rebuilt_once_and_said_so(tmp_path, damage, said):
+    from harness.errors import HarnessWarning
+
+    config = IntegrationTestConfig(cache_dir=str(tmp_path / "cache"))
+    _start_and_stop(config)
+    cluster = _cluster_of(tmp_path / "cache")
+    if damage == "delete pg_control":
+        (cluster / "global" / "pg_control").unlink()
+    elif damage == "empty pg_wal":
+        for segment in (cluster / "pg_wal").iterdir():
+            if segment.is_file():
+                segment.unlink()
+    else:  # same size, garbage inside: only the server can tell
+        (cluster / "global" / "pg_control").write_bytes(os.urandom(8192))
+    with pytest.warns(HarnessWarning) as warned:
+        _start_and_stop(config)
+    [warning] = [str(item.message) for item in warned]
+    assert warning.startswith(f"The cached PostgreSQL cluster at {cluster} was ")
+    assert said in warning and warning.endswith("harness rebuilt it.")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the rebuilt cache serves the next start silently
+        _start_and_stop(config)
+
+
+def _tmpfs(path, size):
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill up here: {mounted.stderr.strip()}")
+    return path
+
+
+@pytest.fixture()
+def tiny_filesystems():
+    """Two 2 MB filesystems (at short paths: PostgreSQL's socket path has a length limit)."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("needs root to mount a small filesystem")
+    registry.acquire("postgres")  # the cached cluster exists before the scratch dir is too small for initdb
+    base = Path(tempfile.mkdtemp(prefix="hs-", dir="/tmp"))
+    base.chmod(0o755)  # the servers' unprivileged user must reach the work directories inside
+    mounted = [_tmpfs(base / "a", "2m"), _tmpfs(base / "b", "2m")]
+    yield mounted
+    for path in mounted:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+SPILL_CHILD = """
+import sys
+from pathlib import Path
+from harness.registry import registry
+from harness.services.postgres import SERVICE
+
+endpoint = registry.acquire("postgres")
+SERVICE.probe(endpoint, timeout=5)
+print(endpoint.details["data_directory"])
+"""
+
+
+def test_a_full_scratch_dir_spills_the_data_to_the_temp_dir_and_leaves_nothing(tmp_path, tiny_filesystems):
+    from tests.helpers import assert_nothing_left, clean_env, run_python, write
+
+    scratch, _other = tiny_filesystems
+    write(tmp_path, "child.py", SPILL_CHILD)
+    result = run_python(["child.py"], tmp_path, env=clean_env(HARNESS_SCRATCH_DIR=str(scratch)))
+    assert result.returncode == 0, result.stderr
+    data_directory = Path(result.stdout.strip())
+    assert data_directory.is_relative_to(Path(tempfile.gettempdir()) / f"harness-{os.getuid()}")
+    assert "No space left" not in result.stderr
+    assert_nothing_left(result)
+    assert not data_directory.parent.exists() and not list(scratch.glob("harness-*/run-*"))
+
+
+def test_no_room_anywhere_says_how_much_is_needed_and_which_setting_moves_it(tmp_path, tiny_filesystems):
+    from tests.helpers import assert_nothing_left, clean_env, run_python, write
+
+    scratch, temp = tiny_filesystems
+    write(tmp_path, "child.py", SPILL_CHILD)
+    result = run_python(["child.py"], tmp_path, env=clean_env(HARNESS_SCRATCH_DIR=str(scratch), TMPDIR=str(temp)))
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("harness.errors.ServiceUnavailable: A PostgreSQL data directory needs about "), last
+    assert f"but {scratch}/harness-{os.getuid()}/run-" in last and f"and {temp}/harness-{os.getuid()}/run-" in last
+    assert last.endswith(
+        "Free some space, or set HARNESS_SCRATCH_DIR to a directory with room (it holds every server's work "
+        "directory)."
+    )
+    assert "No space left" not in result.stderr  # no wall of cp errors
+    assert_nothing_left(result)
+    assert not list(temp.glob("harness-*/run-*/*"))
