@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from _common import parse_args, ratio, summarize
 

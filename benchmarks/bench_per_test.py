@@ -184,7 +184,7 @@ def main() -> None:
         base, savepoint, *others = (summarize(variant, [t for t, _ in timings[variant]]) for variant in VARIANTS)
         summarize("(b) teardown only", [teardown for _, teardown in timings[VARIANTS[1]]])
         ratio("DatabaseTestBase", base, "SAVEPOINT fixture", savepoint)
-        for label, median in zip(("TRUNCATE", "drop+create", "TEMPLATE clone"), others):
+        for label, median in zip(("TRUNCATE", "drop+create", "TEMPLATE clone"), others, strict=True):
             ratio(label, median, "DatabaseTestBase", base)
         verdict = "met" if base <= 1.5 * savepoint else "NOT met"
         print(f"  target: DatabaseTestBase within 1.5x of the SAVEPOINT fixture -> {verdict}")

@@ -19,9 +19,9 @@ from __future__ import annotations
 import difflib
 import functools
 import unittest
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from typing import Any, Callable, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 from harness.config import IntegrationTestConfig, get_config
 from harness.errors import ConfigError
@@ -214,7 +214,7 @@ class HarnessLifecycle:
         before = [len(report) for report in reports]
         outcome = unittest.TestCase.__call__(self, result)
         hint = self._harness_failure_hint()
-        for report, start in zip(reports, before):
+        for report, start in zip(reports, before, strict=True):
             for index in range(start, len(report)):
                 test, text = report[index]
                 if test is self and hint:

@@ -42,7 +42,7 @@ def _same(expected: Any, actual: Any) -> bool:
     if isinstance(expected, dict) and isinstance(actual, dict):
         return set(expected) == set(actual) and all(_same(value, actual[name]) for name, value in expected.items())
     if isinstance(expected, (list, tuple)) and isinstance(actual, list):
-        return len(expected) == len(actual) and all(_same(a, b) for a, b in zip(expected, actual))
+        return len(expected) == len(actual) and all(_same(a, b) for a, b in zip(expected, actual, strict=True))
     if isinstance(expected, (set, frozenset)) and isinstance(actual, set):
         return {str(item) for item in expected} == actual
     return bool(expected == actual)

@@ -1,5 +1,7 @@
 """DatabaseTestBase behaves the same under every runner: each hook once, in order."""
 
+import sys
+
 import pytest
 
 from tests.helpers import assert_nothing_left, run_pytest, run_python, write
@@ -130,7 +132,8 @@ class TestBroken(DatabaseTestBase):
     assert_nothing_left(result)
     result = run_python(["-m", "unittest", "test_broken"], tmp_path)
     assert "valid values: 'transaction', 'tracked', 'truncate'" in result.stderr
-    assert result.returncode == 1
+    # From Python 3.12 unittest exits with 5 when no test ran, as here (the class setup failed).
+    assert result.returncode == (5 if sys.version_info >= (3, 12) else 1)
     assert_nothing_left(result)
 
 
