@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from harness.config import external_variable, get_config
+from harness.data import schema
+from harness.data.leases import sweep_leases
+from harness.data.shared_broker import sweep_topics
+from harness.data.topics import new_admin_client
 from harness.errors import HarnessError
-from harness.providers.rundir import KEPT_FILE
-from harness.registry import SERVICES, get_service, kept_runs, provider_statuses, registry, stop_kept
+from harness.providers.kept import kept_runs, project_root, stop_kept
+from harness.registry import SERVICES, get_service, provider_statuses, registry
 from harness.services.base import Endpoint
 
 __all__ = ["main"]
@@ -28,12 +32,8 @@ def _doctor(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kept_endpoints() -> list[Endpoint]:
-    endpoints = []
-    for directory in kept_runs():
-        records = json.loads((directory / KEPT_FILE).read_text())
-        endpoints += [Endpoint.from_record(record) for record in records]
-    return endpoints
+def _kept_endpoints(project: Path | None) -> list[Endpoint]:
+    return [endpoint for kept in kept_runs(project) for endpoint in kept.endpoints]
 
 
 def _env_lines(endpoints: list[Endpoint]) -> list[str]:
@@ -57,23 +57,59 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(service_name: str, endpoint: Endpoint) -> list[str]:
+    """Remove what dead runs left on a shared server; describe what went."""
+    if service_name == "postgres":
+        return [f"database {name}" for name in schema.sweep_databases(endpoint)]
+    if service_name == "redis":
+        return [f"database {number} (emptied)" for number in sweep_leases(endpoint)]
+    admin = new_admin_client(endpoint)
+    try:
+        return [f"topic or group {name}" for name in sweep_topics(endpoint, admin)]
+    finally:
+        admin.close()
+
+
 def _down(args: argparse.Namespace) -> int:
-    count = stop_kept()
-    print(f"harness: stopped {count} kept run(s)")
-    return 0
+    config = get_config()
+    code = 0
+    for name in SERVICES:
+        url = config.url_for(name)
+        if url is None:
+            continue
+        service = get_service(name)
+        endpoint = service.external_endpoint(url)
+        try:
+            service.probe(endpoint, timeout=config.connect_timeout)
+            removed = _sweep(name, endpoint)
+        except HarnessError as exc:
+            print(f"harness: could not clean {name} at {endpoint.address}: {exc}", file=sys.stderr)
+            code = 1
+            continue
+        print(f"harness: removed from {name} at {endpoint.display_url} what finished runs left: "
+              + (", ".join(removed) if removed else "nothing"))
+    project = None if args.all else project_root()
+    stopped = stop_kept(project)
+    where = "every project" if project is None else f"project {project}"
+    print(f"harness: stopped {len(stopped)} kept run(s) of {where}")
+    others = [] if project is None else [kept for kept in kept_runs() if kept.project != project]
+    if others:
+        print(f"harness: {len(others)} kept run(s) of other projects left running (`harness down --all` stops them)")
+    return code
 
 
 def _status(args: argparse.Namespace) -> int:
-    endpoints = _kept_endpoints()
-    if not endpoints:
+    runs = kept_runs()
+    if not runs:
         print("harness: nothing kept running")
-    for endpoint in endpoints:
-        print(f"{endpoint.service:<9} {endpoint.provider:<7} {endpoint.display_url}")
+    for kept in runs:
+        for endpoint in kept.endpoints:
+            print(f"{endpoint.service:<9} {endpoint.provider:<7} {endpoint.display_url}  (project {kept.project})")
     return 0
 
 
 def _env(args: argparse.Namespace) -> int:
-    print("\n".join(_env_lines(_kept_endpoints())))
+    print("\n".join(_env_lines(_kept_endpoints(project_root()))))
     return 0
 
 
@@ -87,9 +123,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     up = commands.add_parser("up", help="start services detached, print the variables that make runs attach")
     up.add_argument("services", nargs="*", metavar="SERVICE")
     up.set_defaults(run=_up)
-    commands.add_parser("down", help="stop services started by `up` or kept by --harness-keep").set_defaults(run=_down)
-    commands.add_parser("status", help="list services left running").set_defaults(run=_status)
-    commands.add_parser("env", help="print export lines for the services left running").set_defaults(run=_env)
+    down = commands.add_parser(
+        "down",
+        help="stop this project's services started by `up` or kept by --harness-keep, and remove what finished "
+        "runs left on the shared servers HARNESS_*_URL name",
+    )
+    down.add_argument("--all", action="store_true", help="stop every project's kept services, not only this one's")
+    down.set_defaults(run=_down)
+    commands.add_parser("status", help="list services left running, with their projects").set_defaults(run=_status)
+    commands.add_parser("env", help="print export lines for this project's services left running").set_defaults(
+        run=_env
+    )
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))

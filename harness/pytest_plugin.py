@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import MetaData
 from sqlalchemy.orm import Session
 
-from harness.bases.cache import lease_owner
 from harness.bases.lifecycle import HarnessLifecycle
 from harness.config import PROVIDERS, IntegrationTestConfig, get_config, set_cli_options
 from harness.data import schema
 from harness.data.context import running_test
+from harness.data.leases import close_lease, open_lease
 from harness.data.seeding import replay_hint, run_seed
 from harness.data.topics import TopicManager, new_admin_client
 from harness.errors import ConfigError
@@ -86,8 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(_CONFIG_FAILED, False):
         return  # nothing could start without a configuration
-    schema.drop_shared_databases()
-    registry.shutdown()
+    registry.shutdown()  # open steps, then the run's databases and other shared state, then the servers
 
 
 @pytest.fixture(scope="session")
@@ -181,10 +180,9 @@ def harness_redis(harness_config: IntegrationTestConfig) -> Iterator[Endpoint]:
 
 @pytest.fixture(scope="session")
 def _harness_redis_lease(harness_redis: Endpoint) -> Iterator[DatabaseLease]:
-    lease = DatabaseLease(harness_redis, owner=lease_owner("redis_client fixture"))
-    lease.acquire()
+    lease = open_lease(harness_redis, "redis_client fixture")
     yield lease
-    lease.release()
+    close_lease(lease)
 
 
 @pytest.fixture()

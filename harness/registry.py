@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import FrameType
@@ -26,32 +27,36 @@ from harness.errors import ConfigError, ServiceStopError, ServiceUnavailable, di
 from harness.providers.base import Provider
 from harness.providers.docker import DockerProvider, docker_available
 from harness.providers.external import ExternalProvider
+from harness.providers.kept import keep_run
 from harness.providers.local import LocalProvider
 from harness.providers.rundir import (
     KEPT_FILE,
     Run,
     current_run,
-    harness_tmp_root,
     process_alive,
     read_process_record,
-    reap_run_dir,
 )
 from harness.redaction import redact
 from harness.services import kafka, postgres, redis
 from harness.services.base import Endpoint, Service
 
 __all__ = [
+    "DATA",
     "ProviderStatus",
     "Registry",
+    "TESTS",
     "choose_provider",
     "get_service",
-    "kept_runs",
     "provider_statuses",
     "registry",
-    "stop_kept",
 ]
 
 logger = logging.getLogger("harness")
+
+TESTS = 0
+"""Shutdown stage: close what test classes interrupted mid-run still hold (their rows, keys, topics)."""
+DATA = 1
+"""Shutdown stage: remove what the run made on servers it shares (its databases, topics, leases)."""
 
 SERVICES: dict[str, Service] = {"postgres": postgres.SERVICE, "redis": redis.SERVICE, "kafka": kafka.SERVICE}
 
@@ -155,6 +160,7 @@ class Registry:
         self._references: Counter[str] = Counter()
         self._exit_hooks_installed = False
         self._config: IntegrationTestConfig | None = None
+        self._shutdown_callbacks: dict[int, list[Callable[[], None]]] = {TESTS: [], DATA: []}
 
     def acquire(self, service_name: str, config: IntegrationTestConfig | None = None) -> Endpoint:
         """A running endpoint for ``service_name``: started on the first call, reused after."""
@@ -226,11 +232,34 @@ class Registry:
             return
         self._exit_hooks_installed = True
         atexit.register(self.shutdown)
-        # pytest and unittest die on SIGTERM without running atexit; turning it into
-        # KeyboardInterrupt lets both unwind (teardown, finalizers, atexit) as on Ctrl-C.
+        # pytest and unittest die on SIGTERM and SIGHUP (a closed terminal) without running
+        # atexit; turning them into KeyboardInterrupt lets both unwind as on Ctrl-C.
         if threading.current_thread() is threading.main_thread():
-            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-                signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+            for signum in _UNWINDING_SIGNALS:
+                if signal.getsignal(signum) is signal.SIG_DFL:
+                    signal.signal(signum, _raise_keyboard_interrupt)
+
+    def on_shutdown(self, callback: Callable[[], None], *, stage: int) -> None:
+        """Run ``callback`` when the run ends, before any server stops (once; later calls are ignored).
+
+        Stages run in order: :data:`TESTS` (what open test classes still hold), then
+        :data:`DATA` (databases and other state the run made on shared servers).
+        """
+        with self._lock:
+            if callback not in self._shutdown_callbacks[stage]:
+                self._shutdown_callbacks[stage].append(callback)
+        self._install_exit_hooks()
+
+    def _run_shutdown_callbacks(self) -> list[str]:
+        failures = []
+        for stage in sorted(self._shutdown_callbacks):
+            for callback in self._shutdown_callbacks[stage]:
+                try:
+                    callback()
+                except Exception as exc:  # noqa: BLE001 - every other cleanup must still run
+                    name = getattr(callback, "__qualname__", repr(callback))
+                    failures.append(f"  {name}: {type(exc).__name__}: {redact(str(exc))}")
+        return failures
 
     def shutdown(self) -> None:
         """End of run: the owner stops what the run started (by any worker), or keeps it running.
@@ -238,9 +267,16 @@ class Registry:
         Only the run's owner acts: the test runner itself, or pytest-xdist's controller, which
         started nothing but finds every worker's servers recorded in the run directory.
         """
+        previous = _ignore_unwinding_signals()  # a second TERM or HUP must not cut the cleanup short
+        try:
+            self._shutdown()
+        finally:
+            _restore_signals(previous)
+
+    def _shutdown(self) -> None:
         with self._lock:
+            failures = self._run_shutdown_callbacks()
             run = current_run()
-            failures = []
             if run.is_owner and run.directory.is_dir() and not (run.directory / KEPT_FILE).exists():
                 config = self._config if self._config is not None else get_config()
                 recorded = _recorded_endpoints(run.directory)
@@ -258,9 +294,23 @@ class Registry:
             self._references.clear()
         if failures:
             raise ServiceStopError(
-                "Stopping these servers failed (every other one was stopped, and the run's directory and "
-                "recorded processes were removed):\n" + "\n".join(failures)
+                "Ending the run failed for these (everything else was cleaned up and stopped, and the run's "
+                "directory and recorded processes were removed):\n" + "\n".join(failures)
             )
+
+
+_UNWINDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _ignore_unwinding_signals() -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, signal.SIG_IGN) for signum in _UNWINDING_SIGNALS}
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -287,26 +337,13 @@ def _recorded_endpoints(directory: Path) -> list[Endpoint]:
 def _keep_run(run: Run, endpoints: list[Endpoint]) -> None:
     """--harness-keep: leave the servers running, detach them from the reaper, say how to stop them."""
     run.stop_reaper()
-    (run.directory / KEPT_FILE).write_text(json.dumps([endpoint.to_record() for endpoint in endpoints]))
+    keep_run(run, endpoints)
     for endpoint in endpoints:
         print(
             f"harness: kept {endpoint.service} running at {endpoint.display_url} (--harness-keep); "
-            "stop it with `harness down`.",
+            "stop it with `harness down` (in this project).",
             file=sys.stderr,
         )
-
-
-def kept_runs() -> list[Path]:
-    """Run directories left running by --harness-keep."""
-    return sorted(path.parent for path in harness_tmp_root().glob(f"run-*/{KEPT_FILE}"))
-
-
-def stop_kept() -> int:
-    """Stop every server kept by --harness-keep; returns how many runs were stopped."""
-    runs = kept_runs()
-    for directory in runs:
-        reap_run_dir(directory)
-    return len(runs)
 
 
 registry = Registry()

@@ -1,5 +1,11 @@
 import re
+import shutil
+import tempfile
+from pathlib import Path
 
+import pytest
+
+from harness import ServiceUnavailable
 from harness.cli import main
 from tests.helpers import clean_env, run_python
 
@@ -70,3 +76,52 @@ def test_up_skips_a_service_this_machine_cannot_run_unless_it_was_named(tmp_path
         assert named.stderr.startswith("harness: No local kafka binary found (tried: ")
     finally:
         run_python(["-m", "harness.cli", "down"], tmp_path)
+
+
+@pytest.fixture()
+def private_scratch():
+    """A scratch dir of this test's own: `harness down --all` there cannot reach anyone else's kept servers."""
+    scratch = Path(tempfile.mkdtemp(prefix="harness-cli-", dir="/tmp"))
+    scratch.chmod(0o755)  # the servers' unprivileged user must reach their directories inside
+    yield clean_env(HARNESS_SCRATCH_DIR=str(scratch))
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_down_stops_only_this_projects_kept_servers_unless_asked_for_all(tmp_path, private_scratch):
+    """A user's `harness up` in one project survives `harness down` in another (this suite's own, say)."""
+    from functools import partial
+
+    from harness.services import redis
+
+    cli = partial(run_python, env=private_scratch)
+    project_a, project_b = tmp_path / "a", tmp_path / "b"
+    (project_a / "src").mkdir(parents=True)
+    project_b.mkdir()
+    (project_a / "setup.cfg").write_text("[metadata]\nname = a\n")
+    (project_b / "pyproject.toml").write_text("[project]\nname = 'b'\n")
+    up = cli(["-m", "harness.cli", "up", "redis"], project_a / "src")  # a subdirectory: still project a
+    try:
+        assert up.returncode == 0, up.stderr
+        url = up.stdout.strip().split("=", 1)[1]
+        endpoint = redis.SERVICE.external_endpoint(url)
+        down_b = cli(["-m", "harness.cli", "down"], project_b)
+        assert f"harness: stopped 0 kept run(s) of project {project_b}" in down_b.stdout
+        assert "harness: 1 kept run(s) of other projects left running (`harness down --all` stops them)" in (
+            down_b.stdout
+        )
+        redis.SERVICE.probe(endpoint, timeout=5)  # still running
+        assert cli(["-m", "harness.cli", "env"], project_b).stdout.strip() == ""
+        assert url in cli(["-m", "harness.cli", "env"], project_a).stdout
+        assert f"(project {project_a})" in cli(["-m", "harness.cli", "status"], project_b).stdout
+        down_a = cli(["-m", "harness.cli", "down"], project_a)
+        assert f"harness: stopped 1 kept run(s) of project {project_a}" in down_a.stdout
+        with pytest.raises(ServiceUnavailable):
+            redis.SERVICE.probe(endpoint, timeout=1)
+        up = cli(["-m", "harness.cli", "up", "redis"], project_a)
+        endpoint = redis.SERVICE.external_endpoint(up.stdout.strip().split("=", 1)[1])
+        down_all = cli(["-m", "harness.cli", "down", "--all"], project_b)
+        assert "harness: stopped 1 kept run(s) of every project" in down_all.stdout
+        with pytest.raises(ServiceUnavailable):
+            redis.SERVICE.probe(endpoint, timeout=1)
+    finally:
+        cli(["-m", "harness.cli", "down"], project_a)

@@ -48,12 +48,12 @@ def test_db_session_fixture_isolates_tests_and_leaves_nothing(models_module):
 
 def test_external_server_keeps_no_database_of_the_run(models_module):
     endpoint = registry.acquire("postgres")
-    before = set(SERVICE.list_databases(endpoint, prefix="harness_"))
+    before = set(SERVICE.list_databases(endpoint, prefix="harness_")[0])
     write(models_module, "conftest.py", CONFTEST)
     write(models_module, "test_fixtures.py", FIXTURE_TESTS)
     result = run_pytest(models_module, env=clean_env(HARNESS_POSTGRES_URL=endpoint.url))
     assert "3 passed" in result.stdout, result.stdout + result.stderr
-    assert set(SERVICE.list_databases(endpoint, prefix="harness_")) == before
+    assert set(SERVICE.list_databases(endpoint, prefix="harness_")[0]) == before
 
 
 def test_provider_option_is_used(models_module):
@@ -77,7 +77,7 @@ def test_keep_leaves_the_server_for_harness_down(models_module):
     process = run_pytest(models_module, "--harness-keep", "-s")
     assert "1 passed" in process.stdout
     assert "kept postgres running at postgresql://postgres:***@127.0.0.1:" in process.stderr
-    owner = int(re.search(r"/run-(\d+)-", "".join(str(p) for p in _kept_dirs())).group(1))
+    owner = int(re.search(r"/run-(\d+)-", "".join(str(p) for p in _kept_dirs(models_module))).group(1))
     assert servers_of_run(owner)
     status = run_python(["-m", "harness.cli", "status"], models_module)
     assert "postgres  local   postgresql://postgres:***@127.0.0.1:" in status.stdout
@@ -86,10 +86,11 @@ def test_keep_leaves_the_server_for_harness_down(models_module):
     assert not servers_of_run(owner) and not run_dirs_of(owner)
 
 
-def _kept_dirs():
-    from harness.registry import kept_runs
+def _kept_dirs(project):
+    """The run directories kept for ``project`` (never another project's: they may be a user's)."""
+    from harness.providers.kept import kept_runs, project_root
 
-    return kept_runs()
+    return [kept.directory for kept in kept_runs(project_root(project))]
 
 
 KAFKA_FIXTURE_TESTS = '''

@@ -95,8 +95,8 @@ def test_one_servers_stop_failing_does_not_skip_the_others(tmp_path):
     result = run_python(["child.py"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(
-        "Stopping these servers failed (every other one was stopped, and the run's directory and recorded "
-        "processes were removed):\n  redis-local-"
+        "Ending the run failed for these (everything else was cleaned up and stopped, and the run's directory "
+        "and recorded processes were removed):\n  redis-local-"
     ), result.stdout
     assert "(local): OSError: the disk went away" in result.stdout
     assert_nothing_left(result)  # Kafka was stopped, and so was Redis, from the run's records

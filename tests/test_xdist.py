@@ -47,7 +47,7 @@ def test_workers_share_the_server_and_not_the_data(models_module):
 
 
 def test_keep_under_xdist_keeps_the_workers_server(models_module):
-    from harness.registry import kept_runs
+    from harness.providers.kept import kept_runs, project_root
     from tests.helpers import run_python
 
     write(models_module, "test_w0.py", SUITE.format(n=0))
@@ -55,7 +55,7 @@ def test_keep_under_xdist_keeps_the_workers_server(models_module):
     assert "1 passed" in result.stdout, result.stdout + result.stderr
     assert "kept postgres running at" in result.stderr
     controller_pid = result.pid
-    assert any(f"run-{controller_pid}-" in str(path) for path in kept_runs())
+    assert any(f"run-{controller_pid}-" in str(kept.directory) for kept in kept_runs(project_root(models_module)))
     assert servers_of_run(controller_pid)
     run_python(["-m", "harness.cli", "down"], models_module)
     assert not servers_of_run(controller_pid)

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import unittest
 from contextlib import ExitStack
 from typing import Any, ClassVar
 
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
 from harness.data import cache
-from harness.providers.rundir import current_run
+from harness.data.leases import close_lease, lease_owner, open_lease
 from harness.services.base import mask_url
 from harness.services.redis import DatabaseLease, redis_py
 
 __all__ = ["CacheTestBase", "CacheTestMixin", "lease_owner"]
-
-
-def lease_owner(label: str) -> str:
-    """Who holds a database lease: the run, the worker, the process and ``label`` (e.g. the class)."""
-    run = current_run()
-    return f"{run.token}.{run.worker}.{os.getpid()}:{label}"
 
 
 class CacheTestMixin(HarnessLifecycle):
@@ -41,9 +34,8 @@ class CacheTestMixin(HarnessLifecycle):
     def _harness_setup_class(cls, stack: ExitStack) -> None:
         super()._harness_setup_class(stack)
         endpoint = cls._harness_endpoint(stack, "redis")
-        lease = DatabaseLease(endpoint, owner=lease_owner(f"{cls.__module__}.{cls.__qualname__}"))
-        lease.acquire()
-        stack.callback(lease.release)
+        lease = open_lease(endpoint, f"{cls.__module__}.{cls.__qualname__}")
+        stack.callback(close_lease, lease)
         pool = redis_py().ConnectionPool.from_url(lease.url, decode_responses=True)
         stack.callback(pool.disconnect)
         cls._harness_redis_lease = lease

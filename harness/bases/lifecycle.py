@@ -16,6 +16,7 @@ harness's work as part of the test.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import unittest
@@ -24,16 +25,53 @@ from contextlib import ExitStack
 from typing import Any, ClassVar, TypeVar, cast
 
 from harness.config import IntegrationTestConfig, get_config
-from harness.errors import ConfigError
+from harness.errors import ConfigError, HarnessError
 from harness.redaction import redact, redact_exception
-from harness.registry import registry
+from harness.registry import TESTS, registry
 from harness.services.base import Endpoint
 
-__all__ = ["HarnessLifecycle", "forget_class_attributes"]
+__all__ = ["HarnessLifecycle", "forget_class_attributes", "unwind_open_steps"]
 
 _Step = TypeVar("_Step", bound=Callable[..., None])
 _CLASS_STACK = "_harness_class_stack"
 _TEST_STACK = "_harness_test_stack"
+
+
+_open_stacks: list[ExitStack] = []
+"""Every class and test step opened and not yet closed, oldest first."""
+
+
+def _open_stack() -> ExitStack:
+    stack = ExitStack()
+    if not _open_stacks:
+        registry.on_shutdown(unwind_open_steps, stage=TESTS)
+    _open_stacks.append(stack)
+    return stack
+
+
+def _close_stack(stack: ExitStack) -> None:
+    with contextlib.suppress(ValueError):
+        _open_stacks.remove(stack)
+    stack.close()
+
+
+def unwind_open_steps() -> None:
+    """Close every test and class step still open, newest first, each whatever the others do.
+
+    pytest tears its tests down itself when interrupted; ``python -m unittest`` does not: a
+    KeyboardInterrupt (Ctrl-C, or SIGTERM/SIGHUP, see the registry) leaves the test and its class
+    open. Run at the end of the run, before the servers stop, this removes what they hold
+    (the class transaction, the Redis database lease, the test's topics).
+    """
+    failures = []
+    while _open_stacks:
+        stack = _open_stacks.pop()
+        try:
+            stack.close()
+        except Exception as exc:  # noqa: BLE001 - the next stack must still close
+            failures.append(f"{type(exc).__name__}: {redact(str(exc))}")
+    if failures:
+        raise HarnessError("Interrupted tests could not all be cleaned up: " + "; ".join(failures))
 
 
 def _redacting(step: _Step) -> _Step:
@@ -120,13 +158,13 @@ class HarnessLifecycle:
         if _CLASS_STACK in cls.__dict__:
             return
         cls._harness_check_settings()
-        stack = ExitStack()
+        stack = _open_stack()
         setattr(cls, _CLASS_STACK, stack)  # set first: a re-entrant call must not start twice
         try:
             cls._harness_setup_class(stack)
         except BaseException:
             delattr(cls, _CLASS_STACK)
-            stack.close()
+            _close_stack(stack)
             raise
 
     @classmethod
@@ -136,7 +174,7 @@ class HarnessLifecycle:
         if stack is None:
             return
         delattr(cls, _CLASS_STACK)
-        stack.close()
+        _close_stack(stack)
 
     @_redacting
     def _harness_enter_test(self) -> None:
@@ -148,20 +186,20 @@ class HarnessLifecycle:
             cls._harness_enter_class()
             if isinstance(self, unittest.TestCase):
                 cast(Any, cls).addClassCleanup(cls._harness_exit_class)
-        stack = ExitStack()
+        stack = _open_stack()
         self.__dict__[_TEST_STACK] = stack
         try:
             self._harness_setup_test(stack)
         except BaseException:
             del self.__dict__[_TEST_STACK]
-            stack.close()
+            _close_stack(stack)
             raise
 
     @_redacting
     def _harness_exit_test(self) -> None:
         stack = self.__dict__.pop(_TEST_STACK, None)
         if stack is not None:
-            stack.close()
+            _close_stack(stack)
 
     # -- pytest's entry points ---------------------------------------------------------------
 

@@ -15,17 +15,24 @@ and is never touched; nor is the state of an owner that is alive.
 from __future__ import annotations
 
 import json
+import logging
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from harness.providers.rundir import Run, current_run, host_id, process_alive
+from harness.redaction import redact
+from harness.registry import TESTS, registry
 
 __all__ = [
     "EXPIRY_SECONDS",
     "HEARTBEAT_SECONDS",
+    "Heartbeat",
     "Owner",
     "current_owner",
+    "heartbeat",
     "marker",
     "owner_from_marker",
     "owner_from_token",
@@ -35,6 +42,8 @@ HEARTBEAT_SECONDS = 30
 """How often a live owner refreshes the heartbeat of what it holds on servers it shares."""
 EXPIRY_SECONDS = 300
 """A heartbeat older than this means the owner is gone (ten missed beats: clock skew and pauses fit)."""
+
+logger = logging.getLogger("harness")
 
 MARKER_KEY = "harness"
 _TOKEN = re.compile(r"h(?P<host>[0-9a-f]{8})p(?P<pid>[0-9a-f]+)s(?P<started>\d+)")
@@ -101,3 +110,61 @@ def owner_from_marker(text: str | None) -> tuple[Owner, dict[str, Any]] | None:
     if owner is None or owner.token != record["owner"]:
         return None
     return owner, record
+
+
+class Heartbeat:
+    """One daemon thread per process that keeps the heartbeat of everything registered with it.
+
+    Each beat is a callable (refresh a database's comment, renew a lease, ...) run every
+    :data:`HEARTBEAT_SECONDS`; one that fails is logged and tried again at the next beat.
+    The thread stops when the run ends, before anything it beats for is removed.
+    """
+
+    def __init__(self, interval: float = HEARTBEAT_SECONDS) -> None:
+        self.interval = interval
+        self._beats: dict[str, Callable[[], None]] = {}
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, key: str, beat: Callable[[], None]) -> None:
+        """Run ``beat`` at every heartbeat from now on (replacing an earlier beat of the same key)."""
+        with self._lock:
+            self._beats[key] = beat
+            if self._thread is None or not self._thread.is_alive():
+                self._stopped.clear()
+                self._thread = threading.Thread(target=self._run, name="harness-heartbeat", daemon=True)
+                self._thread.start()
+        registry.on_shutdown(self.stop, stage=TESTS)
+
+    def remove(self, key: str) -> None:
+        with self._lock:
+            self._beats.pop(key, None)
+
+    def beat_now(self) -> None:
+        """Run every beat once, now (also what the thread does at each interval)."""
+        with self._lock:
+            beats = list(self._beats.items())
+        for key, beat in beats:
+            try:
+                beat()
+            except Exception as exc:  # noqa: BLE001 - one server's trouble must not stop the others' beats
+                logger.warning("harness: heartbeat %s failed: %s", key, redact(str(exc)))
+
+    def stop(self) -> None:
+        """Stop beating (the run is ending); safe twice."""
+        self._stopped.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=self.interval)
+        with self._lock:
+            self._beats.clear()
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            self.beat_now()
+
+
+heartbeat = Heartbeat()
+"""The process's heartbeat (started by the first beat added)."""

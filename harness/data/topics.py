@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
+from harness.data import shared_broker
 from harness.data.messages import (
     Headers,
     Match,
@@ -100,6 +101,7 @@ class TopicManager:
         self._readers: dict[tuple[str, str | None], Any] = {}
         self._known_topics: set[str] = set()
         self._unnamed = itertools.count(1)
+        shared_broker.share(endpoint, self.admin)  # once per process, on a broker others use too
 
     # -- names ------------------------------------------------------------------------------
 

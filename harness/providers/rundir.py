@@ -89,9 +89,13 @@ def harness_tmp_root(base: Path | None = None) -> Path:
 
 
 def harness_tmp_roots() -> list[Path]:
-    """Every place a run directory of this user may be: the configured scratch dir, /dev/shm, the temp dir."""
+    """Where this user's run directories are: the configured scratch dir alone, else /dev/shm and the temp dir."""
+    from harness.config import get_config
+
+    configured = get_config().scratch_dir
+    bases = [Path(configured)] if configured else [SHM, Path(tempfile.gettempdir())]
     roots = []
-    for base in (_scratch_base(), SHM, Path(tempfile.gettempdir())):
+    for base in bases:
         root = base / f"harness-{os.getuid()}"
         if root.is_dir() and root not in roots:
             roots.append(root)

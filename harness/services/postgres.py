@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -38,6 +39,7 @@ __all__ = ["PostgresService", "SERVICE", "sqlalchemy_url"]
 
 SUPERUSER = "postgres"
 ADMIN_DATABASE = "postgres"
+SERVER_TIME = "SELECT floor(extract(epoch FROM clock_timestamp()))"
 # Settings that make a throwaway server fast: nothing it writes needs to survive a crash.
 FAST_SETTINGS = {
     "fsync": "off",
@@ -283,9 +285,10 @@ class PostgresService:
         return env
 
     def create_database(
-        self, endpoint: Endpoint, name: str, *, template: str | None = None, comment: str | None = None
+        self, endpoint: Endpoint, name: str, *, template: str | None = None,
+        comment: Callable[[int], str] | None = None,
     ) -> None:
-        """``CREATE DATABASE name [TEMPLATE template]`` on the endpoint's server, with ``comment`` on it."""
+        """``CREATE DATABASE name [TEMPLATE template]``, then ``comment(server time)`` as its comment."""
         from psycopg import sql
 
         statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
@@ -296,11 +299,24 @@ class PostgresService:
         with _connect(endpoint, autocommit=True) as conn:
             self._execute(endpoint, conn, statement, f"create database {name!r}")
             if comment is not None:
-                self._execute(
-                    endpoint, conn,
-                    sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(comment)),
-                    f"mark database {name!r} as harness's",
-                )
+                self._comment(endpoint, conn, [name], lambda _name, now: comment(now))
+
+    def comment_databases(self, endpoint: Endpoint, names: list[str], comment: Callable[[str, int], str]) -> None:
+        """Set each database's comment to ``comment(name, server time)`` (e.g. an owner's heartbeat)."""
+        with _connect(endpoint, autocommit=True) as conn:
+            self._comment(endpoint, conn, names, comment)
+
+    def _comment(self, endpoint: Endpoint, conn: Any, names: list[str], comment: Callable[[str, int], str]) -> None:
+        from psycopg import sql
+
+        # The server's clock, not this machine's: every run sharing the server reads the same one.
+        now = int(conn.execute(SERVER_TIME).fetchone()[0])
+        for name in names:
+            self._execute(
+                endpoint, conn,
+                sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(comment(name, now))),
+                f"mark database {name!r} as harness's",
+            )
 
     def drop_database(self, endpoint: Endpoint, name: str) -> None:
         """Drop ``name`` if it exists, disconnecting whoever is still connected to it."""
@@ -312,15 +328,16 @@ class PostgresService:
                 f"drop database {name!r}",
             )
 
-    def list_databases(self, endpoint: Endpoint, *, prefix: str) -> list[tuple[str, str | None]]:
-        """(name, comment) of every database whose name starts with ``prefix``."""
+    def list_databases(self, endpoint: Endpoint, *, prefix: str) -> tuple[list[tuple[str, str | None]], int]:
+        """(name, comment) of every database whose name starts with ``prefix``, and the server's time."""
         with _connect(endpoint, autocommit=True) as conn:
+            now = int(conn.execute(SERVER_TIME).fetchone()[0])
             rows = conn.execute(
                 "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
                 "WHERE starts_with(datname, %s) ORDER BY datname",
                 (prefix,),
             ).fetchall()
-        return [(row[0], row[1]) for row in rows]
+        return [(row[0], row[1]) for row in rows], now
 
     @staticmethod
     def _execute(endpoint: Endpoint, conn: Any, statement: Any, action: str) -> None:

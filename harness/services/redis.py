@@ -35,14 +35,29 @@ from harness.services.base import (
     scrub,
 )
 
-__all__ = ["DatabaseLease", "RedisService", "SERVICE", "redis_py"]
+__all__ = [
+    "DatabaseLease",
+    "LEASE_PREFIX",
+    "RELEASE",
+    "RedisService",
+    "SERVICE",
+    "TAKE_OVER",
+    "USED_PREFIX",
+    "database_url",
+    "redis_py",
+]
 
 LEASE_DATABASE = 0
 LEASE_PREFIX = "harness:lease:"
 USED_PREFIX = "harness:used:"
 LEASE_SECONDS = 3600
 DEFAULT_DATABASES = 16  # Redis's own default, assumed when an external server will not say
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+# Replace a lease held by ARGV[1] with one held by ARGV[2] for ARGV[3] seconds, atomically.
+TAKE_OVER = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) end "
+    "return false"
+)
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
 
 
@@ -282,17 +297,17 @@ class DatabaseLease:
                     with redis_py().Redis.from_url(database_url(self.endpoint.url, number)) as probe:
                         occupied = probe.dbsize() > 0
                     if occupied:  # someone else's data: never ours to flush
-                        control.eval(_RELEASE, 1, f"{LEASE_PREFIX}{number}", self.owner)
+                        control.eval(RELEASE, 1, f"{LEASE_PREFIX}{number}", self.owner)
                         foreign.append(number)
                         continue
-                    control.set(f"{USED_PREFIX}{number}", "1")
+                    control.set(f"{USED_PREFIX}{number}", self.owner)  # "harness data here": emptied if orphaned
                 self.database = number
                 self.flush()  # what a killed run left behind
             except BaseException:
                 # Give the database back now rather than let the lease block it for an hour.
                 self.database = None
                 with contextlib.suppress(redis_py().RedisError):
-                    control.eval(_RELEASE, 1, f"{LEASE_PREFIX}{number}", self.owner)
+                    control.eval(RELEASE, 1, f"{LEASE_PREFIX}{number}", self.owner)
                 self.close()
                 raise
             return number
@@ -333,7 +348,8 @@ class DatabaseLease:
             try:
                 if self._client().get(key) == self.owner:  # a lapsed lease's database is someone else's now
                     self.flush()
-                    self._client().eval(_RELEASE, 1, key, self.owner)
+                    self._client().delete(f"{USED_PREFIX}{self.database}")  # empty again: nothing of harness's
+                    self._client().eval(RELEASE, 1, key, self.owner)
             finally:
                 self.database = None
         self.close()

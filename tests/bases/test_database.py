@@ -360,7 +360,8 @@ def test_fresh_database_is_a_private_copy_dropped_after_the_class():
     assert names[0] != shared.name and names[0].startswith(shared.name)
     from harness.services.postgres import SERVICE
 
-    assert names[0] not in SERVICE.list_databases(registry.acquire("postgres"), prefix="harness_")
+    databases, _now = SERVICE.list_databases(registry.acquire("postgres"), prefix="harness_")
+    assert names[0] not in [name for name, _comment in databases]
 
 
 def test_classes_with_the_same_schema_share_one_database():

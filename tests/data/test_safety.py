@@ -169,7 +169,7 @@ def test_a_dns_name_beginning_with_127_that_resolves_elsewhere(prod, tmp_path):
 def test_a_database_harness_created_on_a_remote_server_may_be_cleaned(prod):
     endpoint, _address, _password = prod
     name = f"harness_{current_run().token}_safety"
-    SERVICE.create_database(endpoint, name, template="app", comment=marker(current_owner()))
+    SERVICE.create_database(endpoint, name, template="app", comment=lambda now: marker(current_owner(), heartbeat=now))
     try:
         engine = create_engine(sqlalchemy_url(endpoint, name))
         data = TestDataManager(engine)
