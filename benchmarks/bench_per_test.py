@@ -130,6 +130,7 @@ def template_clone(template: TestDatabase) -> tuple[float, float]:
     name = f"{template.name}_clone{next(_clone_numbers)}"
     janitor = DatabaseJanitor(
         user=server.username or "postgres",
+        password=server.password,  # the run's password: harness's servers take no login without it
         host=server.hostname or "127.0.0.1",
         port=server.port or 5432,
         dbname=name,

@@ -20,34 +20,22 @@ from harness.data.owners import owner_from_marker
 from harness.data.shared_broker import owner_of, sweep_topics
 from harness.registry import registry
 from harness.services import kafka, postgres, redis
-from tests.helpers import clean_env, run_python, write
+from tests.helpers import MODELS, clean_env, run_python, write
 
 SUITE = """
 import pathlib
 import time
 
-from sqlalchemy import String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
 from harness import DatabaseTestBase
 from harness.bases import CacheTestMixin, MessageQueueTestMixin
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Note(Base):
-    __tablename__ = "notes"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    text: Mapped[str] = mapped_column(String(20))
+from models import Base, User
 
 
 class TestShared(CacheTestMixin, MessageQueueTestMixin, DatabaseTestBase):
     metadata = Base.metadata
 
     def test_holds_state_on_every_server(self):
-        self.session.add(Note(text="mine"))
+        self.session.add(User(name="mine"))
         self.session.flush()
         self.redis.set("key", "value")
         self.produce(self.create_topic("events"), {"n": 1})
@@ -104,6 +92,7 @@ def _wait_until(predicate, seconds=10):
 
 
 def _start_blocked(runner, tmp_path):
+    write(tmp_path, "models.py", MODELS)
     write(tmp_path, "test_shared.py", SUITE)
     (tmp_path / "block").write_text("1")
     process = subprocess.Popen(RUNNERS[runner], cwd=tmp_path, env=_shared_env(), stdout=subprocess.PIPE,

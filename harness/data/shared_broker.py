@@ -20,7 +20,7 @@ from typing import Any
 from harness.data.owners import Owner, current_owner, heartbeat, owner_from_token
 from harness.registry import DATA, registry
 from harness.services.base import Endpoint
-from harness.services.kafka import client_settings, kafka_python
+from harness.services.kafka import client_settings, kafka_python, replication_factor
 
 __all__ = ["heartbeat_topic", "owner_of", "share", "sweep_topics"]
 
@@ -54,7 +54,8 @@ def share(endpoint: Endpoint, admin: Any) -> None:
         me = current_owner()
         topic = heartbeat_topic(me)
         kafka = kafka_python()
-        admin.create_topics({topic: {"num_partitions": 1, "replication_factor": -1}}, raise_errors=False)
+        spec = {"num_partitions": 1, "replication_factor": replication_factor(endpoint)}
+        admin.create_topics({topic: spec}, raise_errors=False)
         producer = kafka.KafkaProducer(**client_settings(endpoint), client_id=f"harness.{me.token}.heartbeat")
         _shared[endpoint.url] = producer
 

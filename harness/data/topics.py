@@ -31,7 +31,7 @@ from harness.data.messages import (
 from harness.errors import ConfigError, MessagesNotReceived, MessagingError
 from harness.providers.rundir import current_run
 from harness.services.base import Endpoint
-from harness.services.kafka import client_settings, group_settings, kafka_python, namespace
+from harness.services.kafka import client_settings, group_settings, kafka_python, namespace, replication_factor
 
 __all__ = ["TopicManager", "new_admin_client", "test_namespace"]
 
@@ -156,8 +156,11 @@ class TopicManager:
                 f"create_topic({name!r}): Kafka refuses the topic name {full!r}: {violation}. "
                 "(harness checks Kafka's naming rules itself, since not every broker does.)"
             )
-        replication = -1 if self._settings["api_version"] >= (2, 4) else 1
-        spec = {"num_partitions": partitions, "replication_factor": replication, "configs": dict(config or {})}
+        spec = {
+            "num_partitions": partitions,
+            "replication_factor": replication_factor(self.endpoint),
+            "configs": dict(config or {}),
+        }
         response = self.admin.create_topics({full: spec}, timeout_ms=int(self.timeout * 1000), raise_errors=False)
         for result in response["topics"]:
             if result["error_code"] != 0:

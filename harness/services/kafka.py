@@ -39,7 +39,15 @@ from harness.services.base import (
 )
 from harness.services.kafka_wire import KafkaWireError, fetch_metadata
 
-__all__ = ["KafkaService", "SERVICE", "client_settings", "group_settings", "kafka_python", "namespace"]
+__all__ = [
+    "KafkaService",
+    "SERVICE",
+    "client_settings",
+    "group_settings",
+    "kafka_python",
+    "namespace",
+    "replication_factor",
+]
 
 APACHE_START_SCRIPT = "kafka-server-start.sh"
 # A new group's JoinGroup is held for max(1 s, session timeout / 2) on Tansu and for
@@ -77,6 +85,15 @@ def _bundled_tansu() -> Path | None:
 
 def _executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
+
+
+def new_cluster_id() -> str:
+    """A random Kafka cluster id (a Uuid in base64url), never starting with '-' (Kafka's own rule: an id that
+    did would be read as an option by every command line it is given to)."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def is_apache(binary: LocalBinary) -> bool:
@@ -165,7 +182,7 @@ class KafkaService:
         if user is not None:
             chown_top(workdir, user)  # the broker (and Kafka's storage format) write here as that user
         # Its own cluster id: the probe tells this broker from any other that answers on the port.
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         endpoint = Endpoint(
             service=self.name,
             provider="local",
@@ -190,7 +207,7 @@ class KafkaService:
                 "--listener-url", listener,
                 "--advertised-listener-url", listener,
                 "--storage-engine", "memory://tansu/",
-                "--cluster-id", cluster_id,
+                f"--cluster-id={cluster_id}",
             ]
             env = {"NO_COLOR": "1"}
         # Tansu ignores SIGTERM and a KRaft broker's clean shutdown takes seconds; the data is throwaway.
@@ -341,6 +358,11 @@ def client_settings(endpoint: Endpoint) -> dict[str, Any]:
     creation either way.
     """
     return {"bootstrap_servers": endpoint.url.split(","), "api_version": _broker_api_version(endpoint.url)}
+
+
+def replication_factor(endpoint: Endpoint) -> int:
+    """The replication factor a new topic asks for: the broker's default (-1) where it allows that (2.4+), else 1."""
+    return -1 if tuple(client_settings(endpoint)["api_version"]) >= (2, 4) else 1
 
 
 def group_settings(endpoint: Endpoint) -> dict[str, Any]:

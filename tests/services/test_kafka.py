@@ -184,3 +184,16 @@ def test_a_failed_storage_format_stops_the_start_with_its_output(kafka_home):
     assert "Formatting Kafka's storage" in str(error.value) and "failed with exit code 1" in str(error.value)
     assert "Invalid cluster.id" in str(error.value)
     assert provider.workdir is None
+
+
+def test_cluster_ids_never_start_with_a_dash(monkeypatch):
+    """Read as an option otherwise (Tansu: "unexpected argument '-c' found"); Kafka's own Uuid has the same rule."""
+    import uuid
+
+    from harness.services import kafka
+
+    dashed = uuid.UUID(bytes=bytes([0xF8]) + bytes(15))  # base64url "-A..."
+    plain = uuid.UUID(bytes=bytes(16))
+    draws = iter([dashed, dashed, plain])
+    monkeypatch.setattr(kafka.uuid, "uuid4", lambda: next(draws))
+    assert kafka.new_cluster_id() == "AAAAAAAAAAAAAAAAAAAAAA"

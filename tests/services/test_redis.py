@@ -221,3 +221,23 @@ def test_a_failure_half_way_through_acquire_gives_the_database_back(small_server
     finally:
         with _client(small_server.url) as control:
             control.acl_deluser("no-flush")
+
+
+def test_a_lease_used_before_acquire_or_twice_says_what_to_call():
+    from harness.errors import UsageError
+
+    lease = DatabaseLease(registry.acquire("redis"), owner="usage test")
+    with pytest.raises(UsageError) as error:
+        lease.url  # noqa: B018 - the property raises
+    assert str(error.value) == (
+        "This DatabaseLease holds no database: call acquire() first (it was never acquired, or was released)."
+    )
+    with pytest.raises(UsageError):
+        lease.renew()
+    number = lease.acquire()
+    try:
+        with pytest.raises(UsageError) as error:
+            lease.acquire()
+        assert str(error.value) == f"This DatabaseLease already holds database {number}; release() it first."
+    finally:
+        lease.release()
