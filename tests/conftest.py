@@ -46,3 +46,38 @@ def redis_dbs_in_use(endpoint):
         leases = sorted(control.scan_iter(match=f"{LEASE_PREFIX}*"))
     used = {int(name[2:]): info["keys"] for name, info in keyspace.items() if name != "db0"}
     return used, leases
+
+
+@pytest.fixture(scope="module")
+def private_servers():
+    """``get(name)``: a server of this test module's own (on this xdist worker), started on first use.
+
+    Tests that check a whole server (no lease, key or topic left on it) use these: the
+    run's shared servers also hold what tests running on other workers are doing right now.
+    """
+    from harness.config import get_config
+    from harness.providers.local import LocalProvider
+    from harness.providers.rundir import current_run
+    from harness.registry import get_service
+
+    started = {}
+
+    def get(name):
+        if name not in started:
+            provider = LocalProvider(get_service(name), get_config(), current_run())
+            started[name] = (provider, provider.start())
+        return started[name][1]
+
+    yield get
+    for provider, _endpoint in started.values():
+        provider.stop()
+
+
+@pytest.fixture(scope="module")
+def private_kafka_admin(private_servers):
+    """An admin client on this module's own broker."""
+    from harness.data.topics import new_admin_client
+
+    client = new_admin_client(private_servers("kafka"))
+    yield client
+    client.close()

@@ -47,13 +47,16 @@ def test_db_session_fixture_isolates_tests_and_leaves_nothing(models_module):
 
 
 def test_external_server_keeps_no_database_of_the_run(models_module):
+    from harness.data.owners import owner_from_marker
+
     endpoint = registry.acquire("postgres")
-    before = set(SERVICE.list_databases(endpoint, prefix="harness_")[0])
     write(models_module, "conftest.py", CONFTEST)
     write(models_module, "test_fixtures.py", FIXTURE_TESTS)
     result = run_pytest(models_module, env=clean_env(HARNESS_POSTGRES_URL=endpoint.url))
     assert "3 passed" in result.stdout, result.stdout + result.stderr
-    assert set(SERVICE.list_databases(endpoint, prefix="harness_")[0]) == before
+    databases, _now = SERVICE.list_databases(endpoint, prefix="harness_")
+    owners = [owner_from_marker(comment) for _name, comment in databases]
+    assert not [found for found in owners if found and found[0].pid == result.pid]  # none of the child run's
 
 
 def test_provider_option_is_used(models_module):
@@ -114,7 +117,8 @@ def test_fails(kafka_topics, harness_kafka):
 '''
 
 
-def test_kafka_fixtures_isolate_tests_and_leave_no_topic(tmp_path, kafka_broker, kafka_admin):
+def test_kafka_fixtures_isolate_tests_and_leave_no_topic(tmp_path, private_servers, private_kafka_admin):
+    kafka_broker, kafka_admin = private_servers("kafka"), private_kafka_admin  # this module's own broker
     write(tmp_path, "test_kafka.py", KAFKA_FIXTURE_TESTS)
     before = set(kafka_admin.list_topics())
     result = run_pytest(tmp_path, "-p", "no:randomly", env=clean_env(HARNESS_KAFKA_BOOTSTRAP=kafka_broker.url))
@@ -146,8 +150,10 @@ def test_fails(redis_client):
 '''
 
 
-def test_redis_fixtures_isolate_tests_and_leave_no_key(tmp_path, redis_server):
+def test_redis_fixtures_isolate_tests_and_leave_no_key(tmp_path, private_servers):
     from tests.conftest import redis_dbs_in_use
+
+    redis_server = private_servers("redis")  # this module's own: nothing else leases on it
 
     write(tmp_path, "test_redis.py", REDIS_FIXTURE_TESTS)
     result = run_pytest(tmp_path, "-p", "no:randomly", env=clean_env(HARNESS_REDIS_URL=redis_server.url))

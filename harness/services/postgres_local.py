@@ -172,7 +172,7 @@ def cached_cluster(
 def _initdb(bin_dir: Path, cluster: Path, user: ServerUser | None, *, timeout: float) -> None:
     # initdb runs as the server's user, so it works in a directory that user can write.
     # In the run directory, so that the reaper removes it if the run is killed mid-initdb.
-    staging_parent = Path(tempfile.mkdtemp(prefix="initdb-", dir=current_run().ensure()))
+    staging_parent = Path(tempfile.mkdtemp(prefix=f"initdb-{os.getpid()}-", dir=current_run().ensure()))
     try:
         staging = staging_parent / "cluster"
         # Password authentication needs a superuser password at initdb: a random one that

@@ -18,6 +18,27 @@ from tests.helpers import (
 )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def redis_server(private_servers):
+    """This module's own Redis, which its classes and child runs use instead of the run's.
+
+    Its tests check that no key and no lease is left anywhere on the server; the run's own
+    server also holds what tests on other xdist workers are doing right now.
+    """
+    from harness.config import set_cli_options
+    from harness.services.redis import SERVICE
+
+    url = str(private_servers("redis").url)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HARNESS_REDIS_URL", url)
+        set_cli_options({})  # forget the run's config: the classes below read the variable
+        try:
+            yield SERVICE.external_endpoint(url)
+        finally:
+            patch.delenv("HARNESS_REDIS_URL")
+            set_cli_options({})
+
+
 def test_two_tests_writing_the_same_key_never_see_each_other(redis_server):
     class TestIsolation(CacheTestBase):
         def test_a_writes(self):
@@ -61,7 +82,8 @@ def test_classes_running_at_the_same_time_get_different_databases(redis_server):
 
 def test_a_class_that_finds_no_free_database_fails_clearly_and_starts_nothing_else():
     class TestCrowded(CacheTestBase):
-        config_overrides = {"redis_databases": 2}  # a server of its own: one usable database
+        # A server of its own (local, whatever HARNESS_REDIS_URL says): one usable database.
+        config_overrides = {"redis_databases": 2, "redis_provider": "local"}
 
         def test_x(self):
             pass

@@ -1,6 +1,7 @@
 """MessageQueueTestBase: per-test topics, both runner styles, and nothing left on the broker after a run."""
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +28,19 @@ def _leftovers(kafka_admin):
     topics = [name for name in kafka_admin.list_topics() if name.startswith("harness.") and not name.startswith(mine)]
     groups = [group["group_id"] for group in kafka_admin.list_groups()
               if group["group_id"].startswith("harness.") and not group["group_id"].startswith(mine)]
-    return topics + groups
+    found = topics + groups
+    if found:  # say whose they are, to tell a leak from a run still going
+        from harness.data.shared_broker import owner_of
+
+        def who(pid):
+            try:
+                return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+            except OSError:
+                return "gone"
+
+        found = [f"{name} (owner pid {owner.pid}, {'dead' if owner.provably_dead(None) else 'alive'}: "
+                 f"{who(owner.pid)})" if (owner := owner_of(name)) else name for name in found]
+    return found
 
 
 def test_two_tests_using_the_same_topic_name_never_see_each_others_messages(kafka_admin):
@@ -103,20 +116,22 @@ PYTEST_CASE = "class TestStyle(Checks, MessageQueueTestMixin):\n    pass\n"
 
 @pytest.mark.parametrize("style", RUNNER_STYLES)
 def test_every_runner_style_removes_every_topic_and_group_whatever_the_outcome(
-    tmp_path, style, kafka_broker, kafka_admin
+    tmp_path, style, private_servers, private_kafka_admin
 ):
-    env = clean_env(HARNESS_KAFKA_BOOTSTRAP=kafka_broker.url)  # a broker that outlives the child run
+    # A broker that outlives the child run, and that only this module's tests use.
+    env = clean_env(HARNESS_KAFKA_BOOTSTRAP=private_servers("kafka").url)
     suite = SUITE + (PYTEST_CASE if style == "plain pytest class" else UNITTEST_CASE)
     result, output = run_one_pass_one_fail(tmp_path, style, suite, env)
     assert "this test fails on purpose" in output
     assert "this test's topics and groups: harness." in output
     topics = (tmp_path / "topics.log").read_text().split()
     assert len(topics) == 2 and all(topic.startswith("harness.") for topic in topics)
-    assert _leftovers(kafka_admin) == []
+    assert _leftovers(private_kafka_admin) == []
     assert_nothing_left(result)
 
 
-def test_a_run_interrupted_mid_test_still_deletes_its_topics(tmp_path, kafka_broker, kafka_admin):
+def test_a_run_interrupted_mid_test_still_deletes_its_topics(tmp_path, private_servers, private_kafka_admin):
+    kafka_admin = private_kafka_admin
     write(tmp_path, "test_slow.py", '''
 import pathlib, time
 from harness import MessageQueueTestBase
@@ -130,7 +145,7 @@ class TestSlow(MessageQueueTestBase):
     def topic_exists():
         assert any(".interrupted" in name for name in kafka_admin.list_topics())
 
-    env = clean_env(HARNESS_KAFKA_BOOTSTRAP=kafka_broker.url)
+    env = clean_env(HARNESS_KAFKA_BOOTSTRAP=private_servers("kafka").url)
     interrupt_pytest_mid_test(tmp_path, env, while_running=topic_exists)
     assert _leftovers(kafka_admin) == []
 

@@ -17,14 +17,17 @@ from harness.data.owners import EXPIRY_SECONDS, Owner, marker
 from harness.data.schema import sweep_databases
 from harness.data.shared_broker import heartbeat_topic, sweep_topics
 from harness.providers.rundir import host_id, process_start_time
-from harness.registry import registry
 from harness.services import kafka, postgres, redis
 from tests.data.test_owners import dead_local_owner
 
 
-def shared(service):
-    """The run's own server, seen as a server shared with others (what HARNESS_*_URL gives)."""
-    return service.SERVICE.external_endpoint(str(registry.acquire(service.SERVICE.name).url))
+@pytest.fixture()
+def shared(private_servers):
+    """``shared(module)``: this module's own server, seen as one shared with others (what HARNESS_*_URL gives).
+
+    Its own, so that nothing else sweeps or sees the state forged on it.
+    """
+    return lambda service: service.SERVICE.external_endpoint(str(private_servers(service.SERVICE.name).url))
 
 
 @pytest.fixture()
@@ -40,7 +43,7 @@ EXPIRED_ELSEWHERE = Owner(host="0000fffe", pid=102, started="1")
 SILENT_ELSEWHERE = Owner(host="0000fffe", pid=103, started="1")
 
 
-def test_databases_of_dead_owners_are_dropped_and_no_others(live_local_owner):
+def test_databases_of_dead_owners_are_dropped_and_no_others(live_local_owner, shared):
     endpoint = shared(postgres)
     dead = dead_local_owner()
     made = {
@@ -69,7 +72,7 @@ def test_databases_of_dead_owners_are_dropped_and_no_others(live_local_owner):
             postgres.SERVICE.drop_database(endpoint, name)
 
 
-def test_redis_databases_of_dead_owners_are_emptied_and_no_others(live_local_owner):
+def test_redis_databases_of_dead_owners_are_emptied_and_no_others(live_local_owner, shared):
     endpoint = shared(redis)
     client = redis.redis_py().Redis
     dead = dead_local_owner()
@@ -125,7 +128,8 @@ def _beat(endpoint, owner, seconds_ago):
         producer.close()
 
 
-def test_topics_and_groups_of_dead_owners_are_deleted_and_no_others(live_local_owner, kafka_admin):
+def test_topics_and_groups_of_dead_owners_are_deleted_and_no_others(live_local_owner, shared, private_kafka_admin):
+    kafka_admin = private_kafka_admin
     endpoint = shared(kafka)
     dead = dead_local_owner()
     topics = {owner: f"harness.{owner.token}.main.t1.orders"

@@ -125,7 +125,11 @@ exec {tansu} broker --listener-url tcp://127.0.0.1:$port --advertised-listener-u
 
 @pytest.fixture()
 def kafka_home(tmp_path, monkeypatch):
-    tansu = SERVICE.find_local_binary(IntegrationTestConfig()).path
+    from harness.providers.osuser import runnable_binary, server_user
+
+    # The stand-in runs as the servers' unprivileged user: give it a Tansu that user can execute
+    # (the venv's may sit in a 0700 .tox), as harness does for its own brokers.
+    tansu = runnable_binary(SERVICE.find_local_binary(IntegrationTestConfig()).path, server_user(None))
     home = tmp_path / "kafka_2.13-3.7.0"
     (home / "bin").mkdir(parents=True)
     (home / "libs").mkdir()
