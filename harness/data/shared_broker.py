@@ -57,7 +57,10 @@ def share(endpoint: Endpoint, admin: Any) -> None:
         spec = {"num_partitions": 1, "replication_factor": replication_factor(endpoint)}
         admin.create_topics({topic: spec}, raise_errors=False)
         producer = kafka.KafkaProducer(**client_settings(endpoint), client_id=f"harness.{me.token}.heartbeat")
-        _shared[endpoint.url] = producer
+        # Made now, used at the end: a run may end at interpreter shutdown (python -m unittest),
+        # when Python 3.12 refuses to start the thread a new client needs.
+        closing_admin = kafka.KafkaAdminClient(**client_settings(endpoint), client_id="harness-admin")
+        _shared[endpoint.url] = (producer, closing_admin)
 
         def beat() -> None:
             producer.send(topic, json.dumps({"at": time.time()}).encode()).get(timeout=10)
@@ -69,11 +72,11 @@ def share(endpoint: Endpoint, admin: Any) -> None:
 
 def _unshare(endpoint: Endpoint) -> None:
     """End of run: stop beating (done by the heartbeat itself) and delete this run's heartbeat topic."""
-    producer = _shared.pop(endpoint.url, None)
-    if producer is None:
+    clients = _shared.pop(endpoint.url, None)
+    if clients is None:
         return
+    producer, admin = clients
     producer.close()
-    admin = kafka_python().KafkaAdminClient(**client_settings(endpoint), client_id="harness-admin")
     try:
         admin.delete_topics([heartbeat_topic(current_owner())], raise_errors=False)
     finally:
