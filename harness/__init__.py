@@ -18,13 +18,16 @@ from harness.errors import (
     ConfigError,
     DataCleanupError,
     HarnessError,
+    HarnessWarning,
     IsolationError,
     MessagesNotReceived,
     MessagingError,
     NamespaceUnavailable,
     ServiceStartError,
+    ServiceStopError,
     ServiceUnavailable,
     UnsafeTargetError,
+    UsageError,
 )
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "DataCleanupError",
     "DatabaseTestBase",
     "HarnessError",
+    "HarnessWarning",
     "IntegrationTestConfig",
     "IsolationError",
     "Message",
@@ -41,10 +45,12 @@ __all__ = [
     "MessagingError",
     "NamespaceUnavailable",
     "ServiceStartError",
+    "ServiceStopError",
     "ServiceUnavailable",
     "TestDataManager",
     "TopicManager",
     "UnsafeTargetError",
+    "UsageError",
 ]
 
 __version__ = "0.1.0"

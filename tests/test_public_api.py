@@ -8,6 +8,7 @@ PUBLIC = {
     "DataCleanupError",
     "DatabaseTestBase",
     "HarnessError",
+    "HarnessWarning",
     "IntegrationTestConfig",
     "IsolationError",
     "Message",
@@ -16,10 +17,12 @@ PUBLIC = {
     "MessagingError",
     "NamespaceUnavailable",
     "ServiceStartError",
+    "ServiceStopError",
     "ServiceUnavailable",
     "TestDataManager",
     "TopicManager",
     "UnsafeTargetError",
+    "UsageError",
 }
 
 
@@ -43,5 +46,6 @@ def test_factories_module_exports_sqlalchemy_factory():
 def test_errors_share_one_root():
     for name in PUBLIC:
         value = getattr(harness, name)
-        if isinstance(value, type) and issubclass(value, Exception):
+        if isinstance(value, type) and issubclass(value, Exception) and not issubclass(value, Warning):
             assert issubclass(value, harness.HarnessError)
+    assert issubclass(harness.HarnessWarning, UserWarning)
