@@ -21,6 +21,7 @@ server's per-run password) is registered here the moment it is seen. From then o
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 from collections.abc import Iterator
 from types import TracebackType
@@ -34,6 +35,7 @@ __all__ = [
     "contains_secret",
     "detach",
     "mask_url",
+    "new_password",
     "redact",
     "redact_exception",
     "redact_report_object",
@@ -111,6 +113,13 @@ def register_secret(secret: str | None) -> None:
         _secrets.update({str(secret), quote(str(secret), safe=""), quote(str(secret))})
         if len(_secrets) != before:
             _pattern = None
+
+
+def new_password() -> Secret:
+    """A random password (128 bits) for one run's server, registered so that no output shows it."""
+    password = Secret(secrets.token_hex(16))
+    register_secret(password)
+    return password
 
 
 def register_url(url: str | None) -> None:

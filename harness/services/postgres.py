@@ -24,7 +24,7 @@ from harness._optional import require
 from harness.config import IntegrationTestConfig
 from harness.errors import HarnessWarning, ServiceUnavailable
 from harness.providers.osuser import chown_tree, server_user
-from harness.redaction import Secret, SecretURL, detach, redact, secret_url
+from harness.redaction import Secret, SecretURL, detach, new_password, redact, secret_url
 from harness.services import postgres_local
 from harness.services.base import (
     Endpoint,
@@ -180,7 +180,7 @@ class PostgresService:
         ]
         for key, value in FAST_SETTINGS.items():
             command += ["-c", f"{key}={value}"]
-        password = postgres_local.new_password()
+        password = new_password()
         url = f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{port}/{ADMIN_DATABASE}"
         endpoint = Endpoint(
             service=self.name,
@@ -235,7 +235,7 @@ class PostgresService:
 
     def docker_container(self, config: IntegrationTestConfig) -> Any:
         postgres_module = require("testcontainers.postgres", extra="docker", purpose="The docker provider")
-        password = postgres_local.new_password()
+        password = new_password()
         container = postgres_module.PostgresContainer(
             config.postgres_image,
             username=SUPERUSER,

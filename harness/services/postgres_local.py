@@ -34,7 +34,7 @@ from harness.config import IntegrationTestConfig
 from harness.errors import ServiceStartError, ServiceUnavailable
 from harness.providers.osuser import ServerUser, chown_tree, mirror_for_user, readable_by
 from harness.providers.rundir import current_run, spill_directory
-from harness.redaction import Secret, detach, register_secret
+from harness.redaction import detach
 
 __all__ = [
     "AUTH_LAYOUT",
@@ -42,7 +42,6 @@ __all__ = [
     "copy_cluster",
     "corruption_in_log",
     "discard_cluster",
-    "new_password",
     "runnable_bin_dir",
     "scram_verifier",
     "set_password",
@@ -63,13 +62,6 @@ _CORRUPTION = re.compile(
     r"PANIC:.*|FATAL:.*(checkpoint|control file|pg_control|could not open file|could not read file|invalid|"
     r"corrupt|incompatible|is missing|No such file).*"
 )
-
-
-def new_password() -> Secret:
-    """A random password for one run's server, registered so that no output shows it."""
-    password = Secret(secrets.token_hex(16))
-    register_secret(password)
-    return password
 
 
 def runnable_bin_dir(bin_dir: Path, user: ServerUser | None) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 import signal
 from pathlib import Path
@@ -23,7 +22,7 @@ from harness._optional import require
 from harness.config import IntegrationTestConfig
 from harness.errors import NamespaceUnavailable, ServiceUnavailable, UsageError
 from harness.providers.osuser import chown_top, runnable_binary, server_user
-from harness.redaction import Secret, SecretURL, detach, register_secret, secret_url
+from harness.redaction import SecretURL, detach, new_password, secret_url
 from harness.services.base import (
     Endpoint,
     LocalBinary,
@@ -124,8 +123,7 @@ class RedisService:
     ) -> LocalLaunch:
         user = server_user(config.os_user)
         server = runnable_binary(binary.path, user)
-        password = Secret(secrets.token_hex(16))
-        register_secret(password)
+        password = new_password()
         # The password goes in a 0600 config file the server's user owns, not on the command line.
         config_file = workdir / "redis.conf"
         descriptor = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -182,8 +180,7 @@ class RedisService:
             module = require("testcontainers.community.redis", extra="docker", purpose="The docker provider")
         except ServiceUnavailable:
             module = require("testcontainers.redis", extra="docker", purpose="The docker provider")
-        password = Secret(secrets.token_hex(16))
-        register_secret(password)
+        password = new_password()
         container = module.RedisContainer(config.redis_image, password=password)
         publish_on_loopback(container, 6379)
         # The password reaches redis-server through a file written by the shell from the
