@@ -9,11 +9,10 @@ asked for ``--all``.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.providers.rundir import KEPT_FILE, Run, harness_tmp_roots, reap_run_dir
+from harness.providers.rundir import KEPT_FILE, Run, harness_tmp_roots, reap_run_dir, write_private
 from harness.services.base import Endpoint
 
 __all__ = ["KeptRun", "keep_run", "kept_runs", "project_root", "stop_kept"]
@@ -46,10 +45,7 @@ def keep_run(run: Run, endpoints: list[Endpoint], *, project: Path | None = None
         "project": str(project if project is not None else project_root()),
         "endpoints": [endpoint.to_record() for endpoint in endpoints],
     }
-    path = run.directory / KEPT_FILE
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the URLs hold passwords
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(json.dumps(record))
+    write_private(run.directory / KEPT_FILE, json.dumps(record))  # the URLs hold passwords
 
 
 def _read(directory: Path) -> KeptRun | None:

@@ -41,6 +41,7 @@ __all__ = [
     "remove_workdir",
     "spill_directory",
     "terminate_process",
+    "write_private",
 ]
 
 PROCESS_FILE = "process.json"
@@ -100,6 +101,13 @@ def harness_tmp_roots() -> list[Path]:
         if root.is_dir() and root not in roots:
             roots.append(root)
     return roots
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by its owner alone from the first byte (0600: it holds a secret)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
 
 
 def spill_directory(workdir: Path) -> Path:
@@ -287,10 +295,7 @@ class Run:
         path = self.directory / relative
         path.parent.mkdir(mode=0o711, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
-        # 0600 from the start: records hold the servers' URLs, passwords included.
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(json.dumps(data))
+        write_private(partial, json.dumps(data))  # records hold the servers' URLs, passwords included
         os.replace(partial, path)
 
     def stop_reaper(self) -> None:

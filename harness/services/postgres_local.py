@@ -33,7 +33,7 @@ from harness._optional import require
 from harness.config import IntegrationTestConfig
 from harness.errors import ServiceStartError, ServiceUnavailable
 from harness.providers.osuser import ServerUser, chown_tree, mirror_for_user, readable_by
-from harness.providers.rundir import current_run, spill_directory
+from harness.providers.rundir import current_run, spill_directory, write_private
 from harness.redaction import detach
 
 __all__ = [
@@ -170,9 +170,7 @@ def _initdb(bin_dir: Path, cluster: Path, user: ServerUser | None, *, timeout: f
         # Password authentication needs a superuser password at initdb: a random one that
         # nobody keeps. Each run sets its own over the private socket before anyone can log in.
         password_file = staging_parent / "initdb-password"
-        descriptor = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32) + "\n")
+        write_private(password_file, secrets.token_hex(32) + "\n")
         if user is not None:
             os.chmod(staging_parent, 0o700)
             chown_tree(staging_parent, user)

@@ -22,6 +22,7 @@ from harness._optional import require
 from harness.config import IntegrationTestConfig
 from harness.errors import NamespaceUnavailable, ServiceUnavailable, UsageError
 from harness.providers.osuser import chown_top, runnable_binary, server_user
+from harness.providers.rundir import write_private
 from harness.redaction import SecretURL, detach, new_password, secret_url
 from harness.services.base import (
     Endpoint,
@@ -126,9 +127,7 @@ class RedisService:
         password = new_password()
         # The password goes in a 0600 config file the server's user owns, not on the command line.
         config_file = workdir / "redis.conf"
-        descriptor = os.open(config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(f"requirepass {password}\n")
+        write_private(config_file, f"requirepass {password}\n")
         if user is not None:
             chown_top(config_file, user)
         command = [
