@@ -15,6 +15,7 @@ import contextlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from harness.data.owners import Owner, current_owner, heartbeat, owner_from_token
@@ -43,19 +44,22 @@ def owner_of(name: str) -> Owner | None:
     return owner if owner is not None and owner.token == parts[1] else None
 
 
-def share(endpoint: Endpoint, admin: Any) -> None:
-    """Before this process first makes topics on a shared broker: sweep it, then start the heartbeat."""
+def share(endpoint: Endpoint, admin: Callable[[], Any]) -> None:
+    """Before this process first makes topics on a shared broker: sweep it, then start the heartbeat.
+
+    ``admin`` gives the admin client to sweep with; it is only asked for on that first use.
+    """
     if endpoint.owned:
         return
     with _lock:
         if endpoint.url in _shared:
             return
-        sweep_topics(endpoint, admin)
+        sweep_topics(endpoint, admin())
         me = current_owner()
         topic = heartbeat_topic(me)
         kafka = kafka_python()
         spec = {"num_partitions": 1, "replication_factor": replication_factor(endpoint)}
-        admin.create_topics({topic: spec}, raise_errors=False)
+        admin().create_topics({topic: spec}, raise_errors=False)
         producer = kafka.KafkaProducer(**client_settings(endpoint), client_id=f"harness.{me.token}.heartbeat")
         # Made now, used at the end: a run may end at interpreter shutdown (python -m unittest),
         # when Python 3.12 refuses to start the thread a new client needs.

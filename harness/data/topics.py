@@ -101,7 +101,7 @@ class TopicManager:
         self._readers: dict[tuple[str, str | None], Any] = {}
         self._known_topics: set[str] = set()
         self._unnamed = itertools.count(1)
-        shared_broker.share(endpoint, self.admin)  # once per process, on a broker others use too
+        shared_broker.share(endpoint, lambda: self.admin)  # once per process, on a broker others use too
 
     # -- names ------------------------------------------------------------------------------
 
