@@ -7,6 +7,7 @@
     +-- UsageError (RuntimeError)   a harness object used in a state that does not allow it
     +-- ServiceUnavailable          no provider could give a service, or its address does not answer
     |   +-- ServiceStartError       a server was started but never became ready (log tail attached)
+    |   +-- AppUnreachable          the application under test did not answer an HTTP request
     +-- ServiceStopError            stopping one or more servers failed (every other stop still ran)
     +-- UnsafeTargetError           a cleanup aimed at a database that does not look like a test database
     +-- IsolationError              a test broke the isolation harness gives it (e.g. ended the class transaction)
@@ -26,6 +27,7 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
+    "AppUnreachable",
     "ConfigError",
     "DataCleanupError",
     "HarnessError",
@@ -73,6 +75,14 @@ class ServiceStartError(ServiceUnavailable):
     """A server process or container was started but did not become ready in time.
 
     The server's log tail is part of the message.
+    """
+
+
+class AppUnreachable(ServiceUnavailable):
+    """An HTTP request to the application under test got no answer (refused, reset, timed out).
+
+    The message names the URL and says whether the app is still running; if it
+    is not, its exit code and the last lines it printed.
     """
 
 
