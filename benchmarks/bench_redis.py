@@ -36,10 +36,11 @@ from typing import Any
 from _common import parse_args, ratio, summarize
 
 from harness.config import IntegrationTestConfig
+from harness.data.leases import DatabaseLease
 from harness.providers.local import LocalProvider
 from harness.providers.rundir import current_run
 from harness.services.base import Endpoint
-from harness.services.redis import SERVICE, DatabaseLease, redis_py
+from harness.services.redis import SERVICE, redis_py
 
 PREFIX = "user"
 OTHER = "other"

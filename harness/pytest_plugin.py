@@ -13,14 +13,14 @@ from harness.bases.lifecycle import HarnessLifecycle
 from harness.config import PROVIDERS, IntegrationTestConfig, get_config, set_cli_options
 from harness.data import schema
 from harness.data.context import running_test
-from harness.data.leases import close_lease, open_lease
+from harness.data.leases import DatabaseLease, close_lease, open_lease
 from harness.data.seeding import replay_hint, run_seed
 from harness.data.topics import TopicManager, new_admin_client
 from harness.errors import ConfigError
 from harness.redaction import redact_report_object
 from harness.registry import registry
 from harness.services.base import Endpoint
-from harness.services.redis import DatabaseLease, redis_py
+from harness.services.redis import redis_py
 
 __all__ = [
     "db_session",

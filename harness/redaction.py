@@ -20,10 +20,12 @@ server's per-run password) is registered here the moment it is seen. From then o
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote, unquote
@@ -43,6 +45,7 @@ __all__ = [
     "register_url",
     "secret_url",
     "url_password",
+    "write_private",
 ]
 
 MASK = "***"
@@ -113,6 +116,13 @@ def register_secret(secret: str | None) -> None:
         _secrets.update({str(secret), quote(str(secret), safe=""), quote(str(secret))})
         if len(_secrets) != before:
             _pattern = None
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by its owner alone from the first byte (0600: it holds a secret)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
 
 
 def new_password() -> Secret:

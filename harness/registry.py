@@ -17,13 +17,13 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from harness.config import IntegrationTestConfig, external_variable, get_config
-from harness.errors import ConfigError, ServiceStopError, ServiceUnavailable, did_you_mean
+from harness.errors import ServiceStopError, ServiceUnavailable
 from harness.providers.base import Provider
 from harness.providers.docker import DockerProvider, docker_available
 from harness.providers.external import ExternalProvider
@@ -37,11 +37,12 @@ from harness.providers.rundir import (
     read_process_record,
 )
 from harness.redaction import redact
-from harness.services import kafka, postgres, redis
 from harness.services.base import Endpoint, Service
+from harness.services.catalog import get_service
 
 __all__ = [
     "DATA",
+    "PROVIDER_FACTORIES",
     "ProviderStatus",
     "Registry",
     "TESTS",
@@ -57,19 +58,6 @@ TESTS = 0
 """Shutdown stage: close what test classes interrupted mid-run still hold (their rows, keys, topics)."""
 DATA = 1
 """Shutdown stage: remove what the run made on servers it shares (its databases, topics, leases)."""
-
-SERVICES: dict[str, Service] = {"postgres": postgres.SERVICE, "redis": redis.SERVICE, "kafka": kafka.SERVICE}
-
-
-def get_service(name: str) -> Service:
-    """The service description called ``name``; a typo gets a suggestion."""
-    try:
-        return SERVICES[name]
-    except KeyError:
-        raise ConfigError(
-            f"Unknown service {name!r}; known services: {', '.join(SERVICES)}." + did_you_mean(name, SERVICES)
-        ) from None
-
 
 @dataclass(frozen=True)
 class ProviderStatus:
@@ -124,11 +112,7 @@ def choose_provider(service: Service, config: IntegrationTestConfig) -> str:
     statuses = provider_statuses(service, config)
     if statuses[-1].available:
         return "docker"
-    hints = {
-        "external": getattr(service, "external_hint", ""),
-        "local": service.install_hint,
-        "docker": getattr(service, "docker_hint", ""),
-    }
+    hints = {"external": service.external_hint, "local": service.install_hint, "docker": service.docker_hint}
     lines = [f"  - {status.provider}: {status.detail}. To use it: {hints[status.provider]}" for status in statuses]
     raise ServiceUnavailable(
         f"No provider can give {service.name} (HARNESS_PROVIDER=auto tried external, local, docker):\n"
@@ -136,10 +120,26 @@ def choose_provider(service: Service, config: IntegrationTestConfig) -> str:
     )
 
 
+def _external(service: Service, config: IntegrationTestConfig, run: Run) -> Provider:
+    url = config.url_for(service.name)
+    if url is None:
+        raise ServiceUnavailable(
+            f"provider 'external' was asked for {service.name} but {external_variable(service.name)} "
+            "is not set; set it, or choose HARNESS_PROVIDER=auto."
+        )
+    return ExternalProvider(service, url, timeout=config.connect_timeout)
+
+
+PROVIDER_FACTORIES: dict[str, Callable[[Service, IntegrationTestConfig, Run], Provider]] = {
+    "external": _external,
+    "local": LocalProvider,
+    "docker": DockerProvider,
+}
+"""How each provider is made for a service: every provider takes (service, config, run)."""
+
+
 def _options_key(service: Service, provider_name: str, config: IntegrationTestConfig) -> str:
-    prefix = f"{service.name}_"
-    options = {item.name: getattr(config, item.name) for item in fields(config)
-               if item.name.startswith(prefix) or item.name == "os_user"}
+    options = {**config.settings_of(service.name), "os_user": config.os_user}
     digest = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"{service.name}-{provider_name}-{digest}"
 
@@ -198,29 +198,18 @@ class Registry:
         self, service: Service, provider_name: str, key: str, config: IntegrationTestConfig
     ) -> Endpoint:
         self._install_exit_hooks()  # also for external servers: the run's own topics and rows go at exit
-        if provider_name == "external":
-            url = config.url_for(service.name)
-            if url is None:
-                raise ServiceUnavailable(
-                    f"provider 'external' was asked for {service.name} but {external_variable(service.name)} "
-                    "is not set; set it, or choose HARNESS_PROVIDER=auto."
-                )
-            external = ExternalProvider(service, url, timeout=config.connect_timeout)
-            endpoint = external.start()
-            self._providers[key] = external
-            return endpoint
         run = current_run()
+        provider = PROVIDER_FACTORIES[provider_name](service, config, run)
+        if not provider.owns_server:
+            endpoint = provider.start()
+            self._providers[key] = provider
+            return endpoint
         run.ensure()
         record_name = f"services/{key}.json"
-        with run.locked():
+        with run.locked():  # across xdist workers: the first starts it, the others attach to its record
             record = run.read_json(record_name)
             if record is not None and _record_alive(record):
                 return Endpoint.from_record(record["endpoint"])
-            provider: LocalProvider | DockerProvider
-            if provider_name == "local":
-                provider = LocalProvider(service, config, run)
-            else:
-                provider = DockerProvider(service, config, run)
             endpoint = provider.start()
             self._providers[key] = provider
             run.write_json(record_name, {"endpoint": endpoint.to_record(), "workdir": str(provider.workdir)})

@@ -38,7 +38,8 @@ def redis_server():
 
 def redis_dbs_in_use(endpoint):
     """{database: key count} of every non-empty database but 0, and the lease keys in database 0."""
-    from harness.services.redis import LEASE_PREFIX, redis_py
+    from harness.data.leases import LEASE_PREFIX
+    from harness.services.redis import redis_py
 
     redis = redis_py()
     with redis.Redis.from_url(endpoint.url, decode_responses=True) as control:

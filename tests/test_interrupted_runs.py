@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from harness.data import schema
+from harness.data import databases as database_namespace
 from harness.data.leases import sweep_leases
 from harness.data.owners import owner_from_marker
 from harness.data.shared_broker import owner_of, sweep_topics
@@ -69,7 +69,7 @@ def _shared_env(shared):
 
 def state_of(pid, shared):
     """What a run whose owner had ``pid`` holds on the shared servers: databases, leases, keys, topics."""
-    databases = [name for name, comment in postgres.SERVICE.list_databases(shared["postgres"], prefix="harness_")[0]
+    databases = [name for name, comment in database_namespace.list_databases(shared["postgres"], prefix="harness_")[0]
                  if (found := owner_from_marker(comment)) and found[0].pid == pid]
     leases, keys = [], 0
     with redis.redis_py().Redis.from_url(shared["redis"].url, decode_responses=True) as control:
@@ -166,7 +166,7 @@ def test_a_live_runs_state_is_never_swept(tmp_path, shared):
     live = _start_blocked("pytest", tmp_path, shared)
     try:
         held = state_of(live.pid, shared)
-        schema.sweep_databases(shared["postgres"])
+        database_namespace.sweep_databases(shared["postgres"])
         sweep_leases(shared["redis"])
         sweep_topics(shared["kafka"], shared["admin"])
         assert state_of(live.pid, shared) == held

@@ -2,8 +2,8 @@ import re
 
 import pytest
 
+from harness.data import databases as database_namespace
 from harness.registry import registry
-from harness.services.postgres import SERVICE
 from tests.helpers import assert_nothing_left, clean_env, run_dirs_of, run_pytest, run_python, servers_of_run, write
 
 CONFTEST = '''
@@ -54,7 +54,7 @@ def test_external_server_keeps_no_database_of_the_run(models_module):
     write(models_module, "test_fixtures.py", FIXTURE_TESTS)
     result = run_pytest(models_module, env=clean_env(HARNESS_POSTGRES_URL=endpoint.url))
     assert "3 passed" in result.stdout, result.stdout + result.stderr
-    databases, _now = SERVICE.list_databases(endpoint, prefix="harness_")
+    databases, _now = database_namespace.list_databases(endpoint, prefix="harness_")
     owners = [owner_from_marker(comment) for _name, comment in databases]
     assert not [found for found in owners if found and found[0].pid == result.pid]  # none of the child run's
 

@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
 from harness.data import cache
-from harness.data.leases import close_lease, lease_owner, open_lease
+from harness.data.leases import DatabaseLease, close_lease, lease_owner, open_lease
 from harness.services.base import mask_url
-from harness.services.redis import DatabaseLease, redis_py
+from harness.services.redis import redis_py
 
 __all__ = ["CacheTestBase", "CacheTestMixin", "lease_owner"]
 

@@ -1,4 +1,4 @@
-"""Redis databases for test classes: who holds each lease, its heartbeat, and emptying what dead runs left.
+"""Redis logical databases as namespaces: each test class leases one; owners, heartbeat, sweeping.
 
 A class (or the ``redis_client`` fixture) leases one logical database with
 :func:`open_lease`. On a server harness did not start, the lease's value names its
@@ -10,26 +10,41 @@ heartbeat renews it, and ``harness:used:<n>`` marks a database holding harness's
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
 from harness.data.owners import EXPIRY_SECONDS, current_owner, heartbeat, marker, owner_from_marker
+from harness.errors import NamespaceUnavailable, UsageError
 from harness.providers.rundir import current_run
 from harness.services.base import Endpoint
-from harness.services.redis import (
-    LEASE_PREFIX,
-    LEASE_SECONDS,
-    RELEASE,
-    TAKE_OVER,
-    USED_PREFIX,
-    DatabaseLease,
-    database_url,
-    redis_py,
-)
+from harness.services.redis import database_url, redis_py
 
-__all__ = ["close_lease", "lease_owner", "open_lease", "sweep_leases"]
+__all__ = [
+    "DatabaseLease",
+    "LEASE_PREFIX",
+    "RELEASE",
+    "TAKE_OVER",
+    "USED_PREFIX",
+    "close_lease",
+    "lease_owner",
+    "open_lease",
+    "sweep",
+    "sweep_leases",
+]
 
 SWEEP_HOLD_SECONDS = 60
+LEASE_PREFIX = "harness:lease:"
+USED_PREFIX = "harness:used:"
+LEASE_SECONDS = 3600
+DEFAULT_DATABASES = 16  # Redis's own default, assumed when an external server will not say
+RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+# Replace a lease held by ARGV[1] with one held by ARGV[2] for ARGV[3] seconds, atomically.
+TAKE_OVER = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) end "
+    "return false"
+)
+_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
 
 _swept: set[str] = set()
 
@@ -99,3 +114,134 @@ def _empty(control: Any, endpoint: Endpoint, number: int, holder: str) -> int:
     control.delete(f"{USED_PREFIX}{number}")
     control.eval(RELEASE, 1, f"{LEASE_PREFIX}{number}", holder)
     return number
+
+
+class DatabaseLease:
+    """One logical database of a Redis server, held by one owner until released.
+
+    The lease is a key in database 0 (``harness:lease:<n>``, set only if absent,
+    expiring after an hour unless renewed), so it works the same across test
+    classes, xdist workers and runs on other machines sharing the server. On a
+    server harness did not start, a database that already holds keys is used
+    only if harness has used it before (``harness:used:<n>``); anyone else's
+    data is never flushed.
+
+    >>> lease = DatabaseLease(endpoint, owner="TestCache@run-1")   # doctest: +SKIP
+    >>> lease.acquire()                                             # doctest: +SKIP
+    1
+    >>> mask_url(lease.url)                                         # doctest: +SKIP
+    'redis://:***@127.0.0.1:6390/1'
+    """
+
+    def __init__(self, endpoint: Endpoint, *, owner: str, ttl: int = LEASE_SECONDS) -> None:
+        self.endpoint = endpoint
+        self.owner = owner
+        self.ttl = ttl
+        self.database: int | None = None
+        self._control: Any = None
+
+    @property
+    def url(self) -> str:
+        if self.database is None:
+            raise UsageError(
+                "This DatabaseLease holds no database: call acquire() first (it was never acquired, or was released)."
+            )
+        return database_url(self.endpoint.url, self.database)
+
+    def _client(self) -> Any:
+        if self._control is None:
+            self._control = redis_py().Redis.from_url(self.endpoint.url, decode_responses=True)
+        return self._control
+
+    def _database_count(self) -> int:
+        known = self.endpoint.details.get("databases")
+        if known is not None:
+            return int(known)
+        redis = redis_py()
+        try:
+            reply = self._client().config_get("databases")
+        except redis.ResponseError:  # CONFIG is often disabled on managed servers
+            return DEFAULT_DATABASES
+        return int(reply.get("databases", DEFAULT_DATABASES))
+
+    def acquire(self) -> int:
+        """Lease the first free database (emptied for its new owner) and return its number."""
+        if self.database is not None:
+            raise UsageError(f"This DatabaseLease already holds database {self.database}; release() it first.")
+        control = self._client()
+        count = self._database_count()
+        foreign = []
+        for number in range(1, count):
+            if not control.set(f"{LEASE_PREFIX}{number}", self.owner, nx=True, ex=self.ttl):
+                continue
+            try:
+                if not self.endpoint.owned and not control.exists(f"{USED_PREFIX}{number}"):
+                    with redis_py().Redis.from_url(database_url(self.endpoint.url, number)) as probe:
+                        occupied = probe.dbsize() > 0
+                    if occupied:  # someone else's data: never ours to flush
+                        control.eval(RELEASE, 1, f"{LEASE_PREFIX}{number}", self.owner)
+                        foreign.append(number)
+                        continue
+                    control.set(f"{USED_PREFIX}{number}", self.owner)  # "harness data here": emptied if orphaned
+                self.database = number
+                self.flush()  # what a killed run left behind
+            except BaseException:
+                # Give the database back now rather than let the lease block it for an hour.
+                self.database = None
+                with contextlib.suppress(redis_py().RedisError):
+                    control.eval(RELEASE, 1, f"{LEASE_PREFIX}{number}", self.owner)
+                self.close()
+                raise
+            return number
+        self.close()
+        raise NamespaceUnavailable(
+            f"Every logical database of Redis at {self.endpoint.address} is taken: {count - 1} usable "
+            f"(database 0 holds harness's leases)"
+            + (f", of which {foreign} hold data harness did not write" if foreign else "")
+            + ". Each test class running at the same time needs one. Run fewer classes at once (fewer xdist "
+            "workers), or give the server more databases (`databases` in redis.conf; for a server harness "
+            "starts, HARNESS_REDIS_DATABASES)."
+        )
+
+    def flush(self) -> None:
+        """Empty the leased database."""
+        with redis_py().Redis.from_url(self.url) as client:
+            client.flushdb()
+
+    def renew(self) -> None:
+        """Push the lease's expiry back (a long class keeps its database); fail if the lease was lost."""
+        if self.database is None:
+            raise UsageError(
+                "This DatabaseLease holds no database: call acquire() first (it was never acquired, or was released)."
+            )
+        if not self._client().eval(_RENEW, 1, f"{LEASE_PREFIX}{self.database}", self.owner, self.ttl):
+            lost = self.database
+            self.database = None  # never flush it again: it may be someone else's now
+            raise NamespaceUnavailable(
+                f"The lease on Redis database {lost} at {self.endpoint.address} lapsed (held by {self.owner!r}, "
+                f"expiring {self.ttl} s after the last test started) and is no longer this class's; its tests "
+                "stop here rather than touch what may now be another owner's data."
+            )
+
+    def release(self) -> None:
+        """Empty the database and give it back; safe twice."""
+        if self.database is not None:
+            key = f"{LEASE_PREFIX}{self.database}"
+            try:
+                if self._client().get(key) == self.owner:  # a lapsed lease's database is someone else's now
+                    self.flush()
+                    self._client().delete(f"{USED_PREFIX}{self.database}")  # empty again: nothing of harness's
+                    self._client().eval(RELEASE, 1, key, self.owner)
+            finally:
+                self.database = None
+        self.close()
+
+    def close(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+
+
+def sweep(endpoint: Endpoint) -> list[str]:
+    """``harness down``: empty the databases finished runs left on ``endpoint``; describe each."""
+    return [f"database {number} (emptied)" for number in sweep_leases(endpoint)]

@@ -9,7 +9,6 @@ time a class asks for it and reused by every later class with the same tables
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import threading
 from dataclasses import dataclass, field
@@ -22,12 +21,12 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
 
 from harness._optional import require
-from harness.data.owners import current_owner, heartbeat, marker, owner_from_marker
+from harness.data import databases
+from harness.data.databases import DATABASE_PREFIX
 from harness.errors import ConfigError
 from harness.providers.rundir import current_run
 from harness.registry import DATA, registry
 from harness.services.base import Endpoint
-from harness.services.postgres import SERVICE as POSTGRES
 from harness.services.postgres import sqlalchemy_url
 
 __all__ = [
@@ -38,11 +37,9 @@ __all__ = [
     "fresh_clone",
     "schema_fingerprint",
     "shared_database",
-    "sweep_databases",
     "sqlite_database",
 ]
 
-DATABASE_PREFIX = "harness_"
 
 
 @dataclass
@@ -78,6 +75,7 @@ def schema_fingerprint(metadata: MetaData | None, migrations: str | None) -> str
 
 
 _lock = threading.Lock()
+_swept: set[str] = set()
 _shared: dict[tuple[str, str, str], TestDatabase] = {}
 
 
@@ -117,10 +115,10 @@ def shared_database(
         if database is None:
             if not endpoint.owned and endpoint.url not in _swept:
                 _swept.add(endpoint.url)
-                sweep_databases(endpoint)  # what killed runs left on this shared server
+                databases.sweep_databases(endpoint)  # what killed runs left on this shared server
             name = f"{DATABASE_PREFIX}{run.token}_{run.worker}_{fingerprint}".lower()
-            POSTGRES.create_database(endpoint, name, comment=_owner_comment)
-            _watch(endpoint, name)
+            databases.create_database(endpoint, name, comment=databases.owner_comment)
+            databases.watch(endpoint, name)
             database = _engine_for(endpoint, name)
             try:
                 _build_schema(database, metadata, migrations)
@@ -138,8 +136,8 @@ def fresh_clone(template: TestDatabase, *, suffix: str) -> TestDatabase:
     name = f"{template.name}_{suffix}"[:63]
     # A template must have no other sessions: close the idle pooled connections first.
     template.engine.dispose()
-    POSTGRES.create_database(template.endpoint, name, template=template.name, comment=_owner_comment)
-    _watch(template.endpoint, name)
+    databases.create_database(template.endpoint, name, template=template.name, comment=databases.owner_comment)
+    databases.watch(template.endpoint, name)
     return _engine_for(template.endpoint, name)
 
 
@@ -153,62 +151,8 @@ def drop(database: TestDatabase) -> None:
     """Dispose the engine and drop the database (when harness created it)."""
     database.dispose()
     if database.endpoint is not None and database.created_by_harness:
-        _unwatch(database.endpoint, database.name)
-        POSTGRES.drop_database(database.endpoint, database.name)
-
-
-# -- owners: whose database it is, the heartbeat, and sweeping what dead runs left ----------------
-
-_swept: set[str] = set()
-_watched: dict[str, tuple[Endpoint, set[str]]] = {}
-
-
-def _owner_comment(server_time: int) -> str:
-    """The comment on every database harness creates: its owner, and a heartbeat in the server's time."""
-    return marker(current_owner(), heartbeat=server_time)
-
-
-def _watch(endpoint: Endpoint, name: str) -> None:
-    """Keep ``name``'s heartbeat fresh while this process runs (only on servers shared with others)."""
-    if endpoint.owned:
-        return
-    _, names = _watched.setdefault(endpoint.url, (endpoint, set()))
-    names.add(name)
-    heartbeat.add(f"postgres {endpoint.address}", functools.partial(_beat, endpoint.url))
-
-
-def _unwatch(endpoint: Endpoint, name: str) -> None:
-    watched = _watched.get(endpoint.url)
-    if watched is not None:
-        watched[1].discard(name)
-
-
-def _beat(url: str) -> None:
-    endpoint, names = _watched[url]
-    if names:
-        POSTGRES.comment_databases(endpoint, sorted(names), lambda _name, now: _owner_comment(now))
-
-
-def sweep_databases(endpoint: Endpoint) -> list[str]:
-    """Drop the databases of runs that are provably gone from ``endpoint``; return their names.
-
-    Only databases carrying harness's owner marker are considered, and never one whose owner
-    runs (on this machine: its process is there; elsewhere: its heartbeat is fresh).
-    """
-    databases, now = POSTGRES.list_databases(endpoint, prefix=DATABASE_PREFIX)
-    me = current_owner()
-    dropped = []
-    for name, comment in databases:
-        found = owner_from_marker(comment)
-        if found is None:
-            continue  # not harness's (or not a version that marks its databases): never touched
-        owner, record = found
-        beat = record.get("heartbeat")
-        age = now - beat if isinstance(beat, (int, float)) else None
-        if owner != me and owner.provably_dead(age):
-            POSTGRES.drop_database(endpoint, name)
-            dropped.append(name)
-    return dropped
+        databases.unwatch(database.endpoint, database.name)
+        databases.drop_database(database.endpoint, database.name)
 
 
 def _register_exit() -> None:

@@ -23,12 +23,17 @@ from harness.registry import DATA, registry
 from harness.services.base import Endpoint
 from harness.services.kafka import client_settings, kafka_python, replication_factor
 
-__all__ = ["heartbeat_topic", "owner_of", "share", "sweep_topics"]
+__all__ = ["heartbeat_topic", "new_admin_client", "owner_of", "share", "sweep", "sweep_topics"]
 
 HEARTBEAT_READ_SECONDS = 2.0
 
 _lock = threading.Lock()
 _shared: dict[str, Any] = {}
+
+
+def new_admin_client(endpoint: Endpoint) -> Any:
+    """A kafka-python ``KafkaAdminClient`` on ``endpoint`` (the caller closes it)."""
+    return kafka_python().KafkaAdminClient(**client_settings(endpoint), client_id="harness-admin")
 
 
 def heartbeat_topic(owner: Owner) -> str:
@@ -131,3 +136,12 @@ def sweep_topics(endpoint: Endpoint, admin: Any) -> list[str]:
     if doomed_topics:
         admin.delete_topics(doomed_topics, raise_errors=False)
     return doomed_topics + doomed_groups
+
+
+def sweep(endpoint: Endpoint) -> list[str]:
+    """``harness down``: delete the topics and groups finished runs left on ``endpoint``; describe each."""
+    admin = new_admin_client(endpoint)
+    try:
+        return [f"topic or group {name}" for name in sweep_topics(endpoint, admin)]
+    finally:
+        admin.close()

@@ -28,12 +28,13 @@ from harness.data.messages import (
     matches,
     text_or_bytes,
 )
+from harness.data.shared_broker import new_admin_client
 from harness.errors import ConfigError, MessagesNotReceived, MessagingError
-from harness.providers.rundir import current_run
+from harness.providers.rundir import Run, current_run
 from harness.services.base import Endpoint
-from harness.services.kafka import client_settings, group_settings, kafka_python, namespace, replication_factor
+from harness.services.kafka import client_settings, group_settings, kafka_python, replication_factor
 
-__all__ = ["TopicManager", "new_admin_client", "test_namespace"]
+__all__ = ["TopicManager", "namespace", "new_admin_client", "test_namespace"]
 
 MAX_TOPIC_NAME = 249
 LEGAL_NAME = re.compile(r"[a-zA-Z0-9._-]+")
@@ -44,17 +45,17 @@ UNKNOWN_TOPIC = 3  # UNKNOWN_TOPIC_OR_PARTITION
 _tests = itertools.count(1)
 
 
+def namespace(run: Run) -> str:
+    """The prefix of every topic and group of this run and worker: ``harness.<run>.<worker>.``."""
+    return f"harness.{run.token}.{run.worker}."
+
+
 def test_namespace() -> str:
     """A fresh prefix for one test's topics and groups: ``harness.<run>.<worker>.t<n>.``."""
     return f"{namespace(current_run())}t{next(_tests)}."
 
 
 test_namespace.__test__ = False  # type: ignore[attr-defined]  # not a test, whatever pytest's naming rules say
-
-
-def new_admin_client(endpoint: Endpoint) -> Any:
-    """A kafka-python ``KafkaAdminClient`` on ``endpoint`` (the caller closes it)."""
-    return kafka_python().KafkaAdminClient(**client_settings(endpoint), client_id="harness-admin")
 
 
 def _kafka_rule_violation(name: str) -> str | None:

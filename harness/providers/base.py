@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 from harness.services.base import Endpoint
@@ -17,6 +18,10 @@ class Provider(Protocol):
     """
 
     name: str
+    owns_server: bool
+    """True when it starts a server (recorded in the run directory, stopped at the end, reaped)."""
+    workdir: Path | None
+    """Its server's private directory while it runs (None for a server someone else runs)."""
 
     def start(self) -> Endpoint: ...
 

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import socket
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,13 @@ from typing import Any
 from harness._optional import require
 from harness.config import IntegrationTestConfig
 from harness.errors import ServiceStartError, ServiceUnavailable
+from harness.providers.readiness import wait_ready
 from harness.providers.rundir import CONTAINER_FILE, Run
 from harness.services.base import Endpoint, Service
 
 __all__ = ["DockerProvider", "docker_available"]
 
-POLL_SECONDS = 0.1
+POLL_SECONDS = 0.1  # every probe of a container crosses the Docker proxy
 
 
 def _ping_unix_socket(path: str) -> tuple[bool, str]:
@@ -67,6 +67,7 @@ class DockerProvider:
     """
 
     name = "docker"
+    owns_server = True
 
     def __init__(self, service: Service, config: IntegrationTestConfig, run: Run) -> None:
         self.service = service
@@ -81,7 +82,7 @@ class DockerProvider:
         if not available:
             raise ServiceUnavailable(
                 f"The docker provider cannot start {self.service.name}: {reason}. "
-                f"To fix: {getattr(self.service, 'docker_hint', 'start a Docker daemon')}."
+                f"To fix: {self.service.docker_hint}."
             )
         self.workdir = self.run.ensure() / f"{self.service.name}-docker-{uuid.uuid4().hex[:8]}"
         self.workdir.mkdir(mode=0o700)
@@ -98,18 +99,15 @@ class DockerProvider:
         return self.endpoint
 
     def _wait_ready(self, endpoint: Endpoint) -> None:
-        deadline = time.monotonic() + self.config.startup_timeout
-        while True:
-            try:
-                self.service.probe(endpoint, timeout=min(2.0, max(deadline - time.monotonic(), 0.1)))
-                return
-            except ServiceUnavailable as exc:
-                if time.monotonic() >= deadline:
-                    raise ServiceStartError(
-                        f"{self.service.name} container on {endpoint.address} did "
-                        f"not answer within {self.config.startup_timeout:g}s: {exc}. Container log:\n{self.logs()}"
-                    ) from exc
-                time.sleep(POLL_SECONDS)
+        last_error = wait_ready(
+            lambda seconds: self.service.probe(endpoint, timeout=seconds),
+            timeout=self.config.startup_timeout, poll=POLL_SECONDS,
+        )
+        if last_error is not None:
+            raise ServiceStartError(
+                f"{self.service.name} container on {endpoint.address} did not answer within "
+                f"{self.config.startup_timeout:g}s: {last_error}. Container log:\n{self.logs()}"
+            )
 
     def stop(self) -> None:
         """Remove the container and its record; safe twice."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from harness.config import external_variable
 from harness.errors import ServiceUnavailable
+from harness.providers.readiness import wait_ready
 from harness.services.base import Endpoint, Service
 
 __all__ = ["ExternalProvider"]
@@ -17,23 +20,26 @@ class ExternalProvider:
     """
 
     name = "external"
+    owns_server = False
 
     def __init__(self, service: Service, url: str, *, timeout: float) -> None:
         self.service = service
         self.url = url
         self.timeout = timeout
         self.endpoint: Endpoint | None = None
+        self.workdir: Path | None = None
 
     def start(self) -> Endpoint:
         endpoint = self.service.external_endpoint(self.url)
-        try:
-            self.service.probe(endpoint, timeout=self.timeout)
-        except ServiceUnavailable as exc:
+        last_error = wait_ready(
+            lambda seconds: self.service.probe(endpoint, timeout=seconds), timeout=self.timeout, once=True
+        )
+        if last_error is not None:
             raise ServiceUnavailable(
                 f"{self.service.name} at {endpoint.address} ({endpoint.display_url}) did not answer within "
-                f"{self.timeout:g}s ({str(exc).rstrip('.')}). Check the address and credentials in "
+                f"{self.timeout:g}s ({last_error.rstrip('.')}). Check the address and credentials in "
                 f"{external_variable(self.service.name)}, or unset it to let harness start a server."
-            ) from exc
+            )
         self.endpoint = endpoint
         return endpoint
 

@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.providers.rundir import KEPT_FILE, Run, harness_tmp_roots, reap_run_dir, write_private
+from harness.providers.rundir import KEPT_FILE, Run, harness_tmp_roots, reap_run_dir
+from harness.redaction import write_private
 from harness.services.base import Endpoint
 
 __all__ = ["KeptRun", "keep_run", "kept_runs", "project_root", "stop_kept"]

@@ -7,6 +7,7 @@ and a ``process.json`` written the moment it is spawned, before any wait.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -19,18 +20,25 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from harness.config import IntegrationTestConfig
+from harness.config import IntegrationTestConfig, setting_variable
 from harness.errors import HarnessWarning, ServiceStartError, ServiceUnavailable
-from harness.providers.osuser import chown_top
-from harness.providers.rundir import PROCESS_FILE, Run, process_start_time, remove_workdir, terminate_process
-from harness.services.base import Endpoint, LocalLaunch, Service
+from harness.providers.osuser import ServerUser, server_user
+from harness.providers.readiness import wait_ready
+from harness.providers.rundir import (
+    PROCESS_FILE,
+    Run,
+    process_start_time,
+    remove_workdir,
+    spill_directory,
+    terminate_process,
+)
+from harness.services.base import Endpoint, LaunchContext, LocalLaunch, Service
 
 __all__ = ["LocalProvider", "free_port"]
 
 logger = logging.getLogger("harness")
 
 PORT_ATTEMPTS = 3
-POLL_SECONDS = 0.01
 LOG_TAIL_CHARS = 3000
 
 
@@ -53,6 +61,7 @@ class LocalProvider:
     """
 
     name = "local"
+    owns_server = True
 
     def __init__(self, service: Service, config: IntegrationTestConfig, run: Run) -> None:
         self.service = service
@@ -70,14 +79,20 @@ class LocalProvider:
                 f"No local {self.service.name} binary found (tried: {tried}). To fix: {self.service.install_hint}."
             )
         deadline = time.monotonic() + self.config.startup_timeout
+        user = self._server_user()
         ports_taken = 0
         repaired: str | None = None
         while True:
-            self.workdir = self.run.ensure() / f"{self.service.name}-{uuid.uuid4().hex[:8]}"
+            workdir = self.workdir = self.run.ensure() / f"{self.service.name}-{uuid.uuid4().hex[:8]}"
             self.workdir.mkdir(mode=0o700)
             launch: LocalLaunch | None = None
             try:
-                launch = self.service.prepare_local(self.config, binary, self.workdir, free_port())
+                context = LaunchContext(
+                    config=self.config, workdir=workdir, port=free_port(), user=user,
+                    run_directory=self.run.directory, free_port=free_port,
+                    spill_directory=functools.partial(spill_directory, workdir),
+                )
+                launch = self.service.prepare_local(self.config, binary, context)
                 self._spawn(launch)
                 endpoint = self._wait_ready(launch, deadline)
                 if repaired is not None:
@@ -102,6 +117,14 @@ class LocalProvider:
                 self.stop()
                 raise
 
+    def _server_user(self) -> ServerUser | None:
+        if not self.service.runs_as_server_user:
+            return None
+        own = self.config.setting(self.service.name, "os_user")
+        if own is not None:
+            return server_user(own, setting=setting_variable(self.service.name, "os_user"))
+        return server_user(self.config.os_user)
+
     def _repair(self, launch: LocalLaunch | None) -> str | None:
         if launch is None or launch.repair is None:
             return None
@@ -119,7 +142,7 @@ class LocalProvider:
                     "(chmod o+x), or set HARNESS_SCRATCH_DIR to a directory other users can reach."
                 )
             # The server creates its socket and lock files here; prepare_local owns what is inside.
-            chown_top(self.workdir, launch.os_user)
+            launch.os_user.own(self.workdir)
             identity = launch.os_user.popen_arguments()
         log_path = launch.log_path or self.workdir / "server.log"
         self.launch = launch
@@ -130,8 +153,8 @@ class LocalProvider:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: killed as a group, untouched by Ctrl-C
-                env={**os.environ, **launch.env},
-                cwd=self.workdir,
+                env={**os.environ, **launch.env} if launch.inherit_env else dict(launch.env),
+                cwd=launch.cwd or self.workdir,
                 **identity,
             )
         record = {
@@ -144,39 +167,40 @@ class LocalProvider:
         launch.log_path = log_path
 
     def _wait_ready(self, launch: LocalLaunch, deadline: float) -> Endpoint:
-        assert self.process is not None
-        last_error = "no answer yet"
+        process = self.process
+        assert process is not None
         started = launch.on_start is None
-        while True:
-            code = self.process.poll()
-            if code is not None:
-                log = self.logs()
-                if "already in use" in log or "Address in use" in log:
-                    raise _PortTakenError()
-                raise ServiceStartError(
-                    f"{self.service.name} ({launch.command[0]}) exited with code {code} before it was ready. "
-                    f"Server log ({launch.log_path}):\n{log}"
-                )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ServiceStartError(
-                    f"{self.service.name} on {launch.endpoint.address} did not answer within "
-                    f"{self.config.startup_timeout:g}s (last error: {last_error}); raise HARNESS_STARTUP_TIMEOUT "
-                    f"on a slow machine. Server log ({launch.log_path}):\n{self.logs()}"
-                )
-            try:
-                if not started:
-                    assert launch.on_start is not None
-                    launch.on_start(min(remaining, 2.0))
-                    started = True
-                # The probe also checks that the answer comes from this process, not another server
-                # that holds the port (the process then fails to bind and exits: see above).
-                self.service.probe(launch.endpoint, timeout=min(remaining, 2.0))
-            except ServiceUnavailable as exc:
-                last_error = str(exc)
-                time.sleep(POLL_SECONDS)
-                continue
-            return launch.endpoint
+
+        def exited() -> None:
+            code = process.poll()
+            if code is None:
+                return
+            log = self.logs()
+            if "already in use" in log or "Address in use" in log:
+                raise _PortTakenError()
+            raise ServiceStartError(
+                f"{self.service.name} ({launch.command[0]}) exited with code {code} before it was ready. "
+                f"Server log ({launch.log_path}):\n{log}"
+            )
+
+        def attempt(seconds: float) -> None:
+            nonlocal started
+            if not started:
+                assert launch.on_start is not None
+                launch.on_start(seconds)
+                started = True
+            # The probe also checks that the answer comes from this process, not another server
+            # that holds the port (the process then fails to bind and exits: see above).
+            self.service.probe(launch.endpoint, timeout=seconds)
+
+        last_error = wait_ready(attempt, timeout=deadline - time.monotonic(), alive=exited)
+        if last_error is not None:
+            raise ServiceStartError(
+                f"{self.service.name} on {launch.endpoint.address} did not answer within "
+                f"{self.config.startup_timeout:g}s (last error: {last_error}); raise HARNESS_STARTUP_TIMEOUT "
+                f"on a slow machine. Server log ({launch.log_path}):\n{self.logs()}"
+            )
+        return launch.endpoint
 
     def stop(self) -> None:
         """Stop the server (its whole process group) and delete its directory; safe twice."""

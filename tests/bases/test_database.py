@@ -358,9 +358,9 @@ def test_fresh_database_is_a_private_copy_dropped_after_the_class():
     assert problems(result) == []
     shared = schema.shared_database(registry.acquire("postgres"), metadata=Base.metadata)
     assert names[0] != shared.name and names[0].startswith(shared.name)
-    from harness.services.postgres import SERVICE
+    from harness.data import databases as database_namespace
 
-    databases, _now = SERVICE.list_databases(registry.acquire("postgres"), prefix="harness_")
+    databases, _now = database_namespace.list_databases(registry.acquire("postgres"), prefix="harness_")
     assert names[0] not in [name for name, _comment in databases]
 
 

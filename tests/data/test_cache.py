@@ -4,7 +4,8 @@ import pytest
 
 from harness.bases.cache import lease_owner
 from harness.data.cache import assert_key, keys
-from harness.services.redis import DatabaseLease, redis_py
+from harness.data.leases import DatabaseLease
+from harness.services.redis import redis_py
 
 
 @pytest.fixture()

@@ -18,11 +18,12 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, 
 
 from harness import TestDataManager, UnsafeTargetError
 from harness.config import IntegrationTestConfig
+from harness.data import databases
 from harness.data.owners import current_owner, marker
 from harness.providers.local import LocalProvider
 from harness.providers.rundir import current_run
 from harness.redaction import url_password
-from harness.services.postgres import SERVICE, _connect, sqlalchemy_url
+from harness.services.postgres import SERVICE, connect, sqlalchemy_url
 
 METADATA = MetaData()
 USERS = Table("users", METADATA, Column("id", Integer, primary_key=True), Column("name", String(20)))
@@ -49,8 +50,8 @@ def prod():
         pytest.skip("this machine has no non-loopback IPv4 address to stand in for a remote server")
     original = SERVICE.prepare_local
 
-    def prepare_remote(config, binary, workdir, port):
-        launch = original(config, binary, workdir, port)
+    def prepare_remote(config, binary, context):
+        launch = original(config, binary, context)
         launch.command[launch.command.index("-h") + 1] = address
         with open(Path(launch.endpoint.details["data_directory"]) / "pg_hba.conf", "a") as hba:
             hba.write(f"host all all {address}/32 scram-sha-256\n")
@@ -63,7 +64,7 @@ def prod():
     with mock.patch.object(SERVICE, "prepare_local", prepare_remote):
         endpoint = provider.start()
     try:
-        SERVICE.create_database(endpoint, "app")
+        databases.create_database(endpoint, "app")
         engine = create_engine(sqlalchemy_url(endpoint, "app"))
         METADATA.create_all(engine)
         with engine.begin() as connection:
@@ -169,7 +170,8 @@ def test_a_dns_name_beginning_with_127_that_resolves_elsewhere(prod, tmp_path):
 def test_a_database_harness_created_on_a_remote_server_may_be_cleaned(prod):
     endpoint, _address, _password = prod
     name = f"harness_{current_run().token}_safety"
-    SERVICE.create_database(endpoint, name, template="app", comment=lambda now: marker(current_owner(), heartbeat=now))
+    databases.create_database(endpoint, name, template="app",
+                              comment=lambda now: marker(current_owner(), heartbeat=now))
     try:
         engine = create_engine(sqlalchemy_url(endpoint, name))
         data = TestDataManager(engine)
@@ -178,15 +180,15 @@ def test_a_database_harness_created_on_a_remote_server_may_be_cleaned(prod):
         engine.dispose()
         assert _rows(endpoint, name) == 2
     finally:
-        SERVICE.drop_database(endpoint, name)
+        databases.drop_database(endpoint, name)
 
 
 def test_a_harness_like_name_without_harnesss_marker_is_refused(prod):
     endpoint, address, _password = prod
     name = "harness_looks_like_ours"
-    SERVICE.create_database(endpoint, name, template="app")
+    databases.create_database(endpoint, name, template="app")
     try:
-        with _connect(endpoint, autocommit=True) as connection:
+        with connect(endpoint, autocommit=True) as connection:
             connection.execute(f"COMMENT ON DATABASE {name} IS 'the billing team''s'")
         engine = create_engine(sqlalchemy_url(endpoint, name))
         data = TestDataManager(engine)
@@ -196,7 +198,7 @@ def test_a_harness_like_name_without_harnesss_marker_is_refused(prod):
         engine.dispose()
         assert _rows(endpoint, name) == 3
     finally:
-        SERVICE.drop_database(endpoint, name)
+        databases.drop_database(endpoint, name)
 
 
 def test_a_loopback_target_and_a_unix_socket_are_local(prod):

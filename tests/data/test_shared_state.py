@@ -12,9 +12,10 @@ import time
 
 import pytest
 
+from harness.data import databases, leases
+from harness.data.databases import sweep_databases
 from harness.data.leases import sweep_leases
 from harness.data.owners import EXPIRY_SECONDS, Owner, marker
-from harness.data.schema import sweep_databases
 from harness.data.shared_broker import heartbeat_topic, sweep_topics
 from harness.providers.rundir import host_id, process_start_time
 from harness.services import kafka, postgres, redis
@@ -55,21 +56,21 @@ def test_databases_of_dead_owners_are_dropped_and_no_others(live_local_owner, sh
     unmarked = ["harness_looks_like_ours", "harness_billing_copy"]
     try:
         for name, (owner, shift) in made.items():
-            postgres.SERVICE.create_database(
+            databases.create_database(
                 endpoint, name, comment=lambda now, owner=owner, shift=shift: marker(owner, heartbeat=now + shift)
             )
-        postgres.SERVICE.create_database(endpoint, unmarked[0])
-        postgres.SERVICE.create_database(endpoint, unmarked[1], comment=lambda now: "the billing team's copy")
+        databases.create_database(endpoint, unmarked[0])
+        databases.create_database(endpoint, unmarked[1], comment=lambda now: "the billing team's copy")
         dropped = sweep_databases(endpoint)
         assert sorted(dropped) == sorted([f"harness_{dead.token}_main_sweep",
                                           f"harness_{EXPIRED_ELSEWHERE.token}_main_sweep"])
-        names = {name for name, _ in postgres.SERVICE.list_databases(endpoint, prefix="harness_")[0]}
+        names = {name for name, _ in databases.list_databases(endpoint, prefix="harness_")[0]}
         assert names.isdisjoint(dropped)
         assert {f"harness_{live_local_owner.token}_main_sweep", f"harness_{FRESH_ELSEWHERE.token}_main_sweep",
                 *unmarked} <= names
     finally:
         for name in [*made, *unmarked]:
-            postgres.SERVICE.drop_database(endpoint, name)
+            databases.drop_database(endpoint, name)
 
 
 def test_redis_databases_of_dead_owners_are_emptied_and_no_others(live_local_owner, shared):
@@ -89,20 +90,20 @@ def test_redis_databases_of_dead_owners_are_emptied_and_no_others(live_local_own
                 with client.from_url(redis.database_url(endpoint.url, number)) as database:
                     database.set("k", "v")
                 if holder is not None:
-                    control.set(f"{redis.LEASE_PREFIX}{number}", marker(holder, holder="forged"), ex=300)
+                    control.set(f"{leases.LEASE_PREFIX}{number}", marker(holder, holder="forged"), ex=300)
                 if user is not None:
-                    control.set(f"{redis.USED_PREFIX}{number}", marker(user, holder="forged"))
+                    control.set(f"{leases.USED_PREFIX}{number}", marker(user, holder="forged"))
             assert sweep_leases(endpoint) == [60, 62]
             for number in layout:
                 with client.from_url(redis.database_url(endpoint.url, number)) as database:
                     assert database.dbsize() == (0 if number in (60, 62) else 1), number
-            assert control.get(f"{redis.LEASE_PREFIX}60") is None and control.get(f"{redis.USED_PREFIX}60") is None
-            assert control.get(f"{redis.LEASE_PREFIX}62") is None and control.get(f"{redis.USED_PREFIX}62") is None
-            assert json.loads(control.get(f"{redis.LEASE_PREFIX}59"))["owner"] == live_local_owner.token
-            assert control.ttl(f"{redis.LEASE_PREFIX}61") > 0
+            assert control.get(f"{leases.LEASE_PREFIX}60") is None and control.get(f"{leases.USED_PREFIX}60") is None
+            assert control.get(f"{leases.LEASE_PREFIX}62") is None and control.get(f"{leases.USED_PREFIX}62") is None
+            assert json.loads(control.get(f"{leases.LEASE_PREFIX}59"))["owner"] == live_local_owner.token
+            assert control.ttl(f"{leases.LEASE_PREFIX}61") > 0
         finally:
             for number in layout:
-                control.delete(f"{redis.LEASE_PREFIX}{number}", f"{redis.USED_PREFIX}{number}")
+                control.delete(f"{leases.LEASE_PREFIX}{number}", f"{leases.USED_PREFIX}{number}")
                 with client.from_url(redis.database_url(endpoint.url, number)) as database:
                     database.flushdb()
 

@@ -51,7 +51,7 @@ def server_with_password():
     from psycopg import sql
 
     from harness.providers.local import LocalProvider
-    from harness.services.postgres import _connect
+    from harness.services.postgres import connect as _connect
 
     local = LocalProvider(SERVICE, IntegrationTestConfig(), current_run())
     endpoint = local.start()

@@ -85,7 +85,7 @@ def test_free_port_is_bindable():
 
 def _foreign_postgres(port_holder):
     """A PostgreSQL that lets anyone in from 127.0.0.1 (trust): what harness must not mistake for its own."""
-    from harness.services.postgres import _connect
+    from harness.services.postgres import connect as _connect
 
     provider = LocalProvider(SERVICE, IntegrationTestConfig(), current_run())
     endpoint = provider.start()

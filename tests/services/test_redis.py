@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from harness.config import IntegrationTestConfig
+from harness.data.leases import LEASE_PREFIX, USED_PREFIX, DatabaseLease
 from harness.errors import ConfigError, NamespaceUnavailable, ServiceUnavailable
 from harness.providers.local import LocalProvider, free_port
 from harness.providers.rundir import current_run
 from harness.registry import registry
-from harness.services.redis import LEASE_PREFIX, SERVICE, USED_PREFIX, DatabaseLease, redis_py
+from harness.services.redis import SERVICE, redis_py
 
 
 @pytest.fixture(scope="module")

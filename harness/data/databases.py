@@ -1,0 +1,159 @@
+"""Databases as namespaces on a PostgreSQL server: create, mark as harness's, keep alive, drop, sweep.
+
+Every database harness creates carries an owner marker in its comment (which run,
+on which host, and a heartbeat in the server's clock on servers shared with other
+runs), so that ``harness down`` and later runs drop only what provably finished
+runs left, and never a database harness did not create.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from harness._optional import require
+from harness.data.owners import current_owner, heartbeat, marker, owner_from_marker
+from harness.errors import ServiceUnavailable
+from harness.redaction import detach, redact
+from harness.services.base import Endpoint
+from harness.services.postgres import connect
+
+__all__ = [
+    "DATABASE_PREFIX",
+    "comment_databases",
+    "create_database",
+    "drop_database",
+    "list_databases",
+    "owner_comment",
+    "sweep",
+    "sweep_databases",
+    "unwatch",
+    "watch",
+]
+
+DATABASE_PREFIX = "harness_"
+SERVER_TIME = "SELECT floor(extract(epoch FROM clock_timestamp()))"
+
+
+def create_database(
+    endpoint: Endpoint, name: str, *, template: str | None = None,
+    comment: Callable[[int], str] | None = None,
+) -> None:
+    """``CREATE DATABASE name [TEMPLATE template]``, then ``comment(server time)`` as its comment."""
+    from psycopg import sql
+
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(template)
+        )
+    with connect(endpoint, autocommit=True) as conn:
+        _execute(endpoint, conn, statement, f"create database {name!r}")
+        if comment is not None:
+            _comment(endpoint, conn, [name], lambda _name, now: comment(now))
+
+def comment_databases(endpoint: Endpoint, names: list[str], comment: Callable[[str, int], str]) -> None:
+    """Set each database's comment to ``comment(name, server time)`` (e.g. an owner's heartbeat)."""
+    with connect(endpoint, autocommit=True) as conn:
+        _comment(endpoint, conn, names, comment)
+
+def _comment(endpoint: Endpoint, conn: Any, names: list[str], comment: Callable[[str, int], str]) -> None:
+    from psycopg import sql
+
+    # The server's clock, not this machine's: every run sharing the server reads the same one.
+    now = int(conn.execute(SERVER_TIME).fetchone()[0])
+    for name in names:
+        _execute(
+            endpoint, conn,
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(comment(name, now))),
+            f"mark database {name!r} as harness's",
+        )
+
+def drop_database(endpoint: Endpoint, name: str) -> None:
+    """Drop ``name`` if it exists, disconnecting whoever is still connected to it."""
+    from psycopg import sql
+
+    with connect(endpoint, autocommit=True) as conn:
+        _execute(
+            endpoint, conn, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)),
+            f"drop database {name!r}",
+        )
+
+def list_databases(endpoint: Endpoint, *, prefix: str) -> tuple[list[tuple[str, str | None]], int]:
+    """(name, comment) of every database whose name starts with ``prefix``, and the server's time."""
+    with connect(endpoint, autocommit=True) as conn:
+        now = int(conn.execute(SERVER_TIME).fetchone()[0])
+        rows = conn.execute(
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+            "WHERE starts_with(datname, %s) ORDER BY datname",
+            (prefix,),
+        ).fetchall()
+    return [(row[0], row[1]) for row in rows], now
+
+def _execute(endpoint: Endpoint, conn: Any, statement: Any, action: str) -> None:
+    psycopg = require("psycopg", extra="postgres", purpose="Connecting to PostgreSQL")
+    try:
+        conn.execute(statement)
+    except psycopg.Error as exc:
+        raise ServiceUnavailable(
+            f"postgres at {endpoint.address}: could not {action}: {redact(str(exc).strip())}"
+        ) from detach(exc)
+
+
+# -- owners: whose database it is, the heartbeat, and sweeping what dead runs left ----------------
+
+_watched: dict[str, tuple[Endpoint, set[str]]] = {}
+
+
+def owner_comment(server_time: int) -> str:
+    """The comment on every database harness creates: its owner, and a heartbeat in the server's time."""
+    return marker(current_owner(), heartbeat=server_time)
+
+
+def watch(endpoint: Endpoint, name: str) -> None:
+    """Keep ``name``'s heartbeat fresh while this process runs (only on servers shared with others)."""
+    if endpoint.owned:
+        return
+    _, names = _watched.setdefault(endpoint.url, (endpoint, set()))
+    names.add(name)
+    heartbeat.add(f"postgres {endpoint.address}", functools.partial(_beat, endpoint.url))
+
+
+def unwatch(endpoint: Endpoint, name: str) -> None:
+    watched = _watched.get(endpoint.url)
+    if watched is not None:
+        watched[1].discard(name)
+
+
+def _beat(url: str) -> None:
+    endpoint, names = _watched[url]
+    if names:
+        comment_databases(endpoint, sorted(names), lambda _name, now: owner_comment(now))
+
+
+def sweep_databases(endpoint: Endpoint) -> list[str]:
+    """Drop the databases of runs that are provably gone from ``endpoint``; return their names.
+
+    Only databases carrying harness's owner marker are considered, and never one whose owner
+    runs (on this machine: its process is there; elsewhere: its heartbeat is fresh).
+    """
+    databases, now = list_databases(endpoint, prefix=DATABASE_PREFIX)
+    me = current_owner()
+    dropped = []
+    for name, comment in databases:
+        found = owner_from_marker(comment)
+        if found is None:
+            continue  # not harness's (or not a version that marks its databases): never touched
+        owner, record = found
+        beat = record.get("heartbeat")
+        age = now - beat if isinstance(beat, (int, float)) else None
+        if owner != me and owner.provably_dead(age):
+            drop_database(endpoint, name)
+            dropped.append(name)
+    return dropped
+
+
+def sweep(endpoint: Endpoint) -> list[str]:
+    """``harness down``: drop what finished runs left on ``endpoint``; describe each."""
+    return [f"database {name}" for name in sweep_databases(endpoint)]

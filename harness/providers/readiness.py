@@ -1,0 +1,52 @@
+"""The one readiness wait every provider uses: probe until it answers, or the deadline passes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from harness.errors import ServiceUnavailable
+
+__all__ = ["POLL_SECONDS", "PROBE_SECONDS", "wait_ready"]
+
+POLL_SECONDS = 0.01
+PROBE_SECONDS = 2.0
+"""The longest a single probe may take, so a hung attempt cannot eat the whole deadline."""
+
+
+def wait_ready(
+    attempt: Callable[[float], None],
+    *,
+    timeout: float,
+    alive: Callable[[], None] | None = None,
+    poll: float = POLL_SECONDS,
+    once: bool = False,
+) -> str | None:
+    """Call ``attempt(seconds)`` until it stops raising :class:`ServiceUnavailable`, within one deadline.
+
+    ``alive()`` runs before each attempt and raises when what is being waited for can no
+    longer answer (its process exited): that error propagates at once rather than at the
+    deadline. Returns None once ready, else the last attempt's error when ``timeout`` passed.
+    With ``once``, a single attempt gets the whole ``timeout`` (a server someone else runs is
+    either there or not: retrying a wrong password for seconds helps nobody).
+
+    >>> wait_ready(lambda seconds: None, timeout=1.0) is None
+    True
+    """
+    deadline = time.monotonic() + timeout
+    last_error = "no answer yet"
+    while True:
+        if alive is not None:
+            alive()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return last_error
+        try:
+            attempt(remaining if once else min(remaining, PROBE_SECONDS))
+        except ServiceUnavailable as exc:
+            last_error = str(exc)
+            if once:
+                return last_error
+            time.sleep(min(poll, max(deadline - time.monotonic(), 0)))
+            continue
+        return None
