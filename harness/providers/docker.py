@@ -62,7 +62,8 @@ class DockerProvider:
 
     >>> from harness.config import get_config
     >>> from harness.providers.rundir import current_run
-    >>> from harness.services.postgres import SERVICE
+    >>> from harness.services.catalog import get_service
+    >>> SERVICE = get_service("postgres")
     >>> provider = DockerProvider(SERVICE, get_config(), current_run())
     """
 

@@ -15,7 +15,8 @@ __all__ = ["ExternalProvider"]
 class ExternalProvider:
     """Use the server at ``url``; checks it answers, never starts or stops anything.
 
-    >>> from harness.services.postgres import SERVICE
+    >>> from harness.services.catalog import get_service
+    >>> SERVICE = get_service("postgres")
     >>> provider = ExternalProvider(SERVICE, "postgresql://app:secret@db.internal:5432/app", timeout=5)
     """
 

@@ -54,7 +54,8 @@ class LocalProvider:
 
     >>> from harness.config import get_config
     >>> from harness.providers.rundir import current_run
-    >>> from harness.services.postgres import SERVICE
+    >>> from harness.services.catalog import get_service
+    >>> SERVICE = get_service("postgres")
     >>> provider = LocalProvider(SERVICE, get_config(), current_run())
     >>> endpoint = provider.start()   # doctest: +SKIP
     >>> provider.stop()
