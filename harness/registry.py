@@ -16,7 +16,8 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -160,22 +161,51 @@ class Registry:
         self._references: Counter[str] = Counter()
         self._exit_hooks_installed = False
         self._config: IntegrationTestConfig | None = None
+        self._starting: dict[str, threading.Lock] = {}
         self._shutdown_callbacks: dict[int, list[Callable[[], None]]] = {TESTS: [], DATA: []}
 
     def acquire(self, service_name: str, config: IntegrationTestConfig | None = None) -> Endpoint:
-        """A running endpoint for ``service_name``: started on the first call, reused after."""
+        """A running endpoint for ``service_name``: started on the first call, reused after.
+
+        Different services start at the same time when asked from several threads
+        (:meth:`acquire_all`); the same service is started once, the others wait for it.
+        """
         config = config if config is not None else get_config()
         service = get_service(service_name)
         provider_name = choose_provider(service, config)
         key = _options_key(service, provider_name, config)
         with self._lock:
-            endpoint = self._endpoints.get(key)
+            key_lock = self._starting.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                endpoint = self._endpoints.get(key)
             if endpoint is None:
                 endpoint = self._start_or_attach(service, provider_name, key, config)
+            with self._lock:
                 self._endpoints[key] = endpoint
                 self._config = config
-            self._references[key] += 1
+                self._references[key] += 1
             return endpoint
+
+    def acquire_all(self, service_names: Sequence[str], config: IntegrationTestConfig | None = None) -> list[Endpoint]:
+        """:meth:`acquire` each of ``service_names`` in parallel: the wait is the slowest start, not the sum.
+
+        If any fails, the others are still waited for (and stay registered, stopped at the end
+        of the run as usual) and the first failure is raised.
+        """
+        if len(service_names) <= 1:
+            return [self.acquire(name, config) for name in service_names]
+        self._install_exit_hooks()  # here: signal handlers can only be set from the main thread
+        with ThreadPoolExecutor(max_workers=len(service_names), thread_name_prefix="harness-start") as pool:
+            futures = [pool.submit(self.acquire, name, config) for name in service_names]
+            wait(futures)
+        errors = [future.exception() for future in futures if future.exception() is not None]
+        if errors:
+            for future in futures:  # what did start is released: the caller will not
+                if future.exception() is None:
+                    self.release(future.result())
+            raise errors[0]  # type: ignore[misc]
+        return [future.result() for future in futures]
 
     def release(self, endpoint: Endpoint) -> None:
         """Drop one reference; the server keeps running until the run ends."""
@@ -202,16 +232,18 @@ class Registry:
         provider = PROVIDER_FACTORIES[provider_name](service, config, run)
         if not provider.owns_server:
             endpoint = provider.start()
-            self._providers[key] = provider
+            with self._lock:
+                self._providers[key] = provider
             return endpoint
         run.ensure()
         record_name = f"services/{key}.json"
-        with run.locked():  # across xdist workers: the first starts it, the others attach to its record
+        with run.locked(key):  # across xdist workers: the first starts it, the others attach to its record
             record = run.read_json(record_name)
             if record is not None and _record_alive(record):
                 return Endpoint.from_record(record["endpoint"])
             endpoint = provider.start()
-            self._providers[key] = provider
+            with self._lock:
+                self._providers[key] = provider
             run.write_json(record_name, {"endpoint": endpoint.to_record(), "workdir": str(provider.workdir)})
             logger.info("harness: started %s (%s) at %s", service.name, provider_name, endpoint.display_url)
             return endpoint

@@ -100,6 +100,7 @@ class TopicManager:
         self._producer: Any = None
         self._consumers: list[Any] = []
         self._readers: dict[tuple[str, str | None], Any] = {}
+        self._marks: dict[Any, int] = {}
         self._known_topics: set[str] = set()
         self._unnamed = itertools.count(1)
         shared_broker.share(endpoint, lambda: self.admin)  # once per process, on a broker others use too
@@ -276,7 +277,30 @@ class TopicManager:
             partitions = consumer.partitions_for_topic(topic) or set()
             assignment += [self._kafka.TopicPartition(topic, partition) for partition in sorted(partitions)]
         consumer.assign(assignment)
-        consumer.seek_to_beginning()
+        for partition in assignment:
+            if partition in self._marks:
+                consumer.seek(partition, self._marks[partition])
+            else:
+                consumer.seek_to_beginning(partition)
+
+    def mark(self, *topics: str) -> None:
+        """From now on, read ``topics`` from here: :meth:`consume` and :meth:`assert_published` (and consumers
+        without a group made later) see only what is published after this call.
+
+        For topics that outlive one test (a class's topics, an application's): take the
+        mark when the test starts and its assertions ignore what earlier tests published.
+        """
+        consumer = self._kafka.KafkaConsumer(**self.client_config(), group_id=None, enable_auto_commit=False,
+                                             client_id=f"{self.prefix}marker")
+        try:
+            partitions = [
+                self._kafka.TopicPartition(topic, partition)
+                for topic in topics
+                for partition in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
+            self._marks.update(consumer.end_offsets(partitions) if partitions else {})
+        finally:
+            consumer.close()
 
     def _reader(self, topic: str, group: str | None) -> Any:
         """The consumer :meth:`consume` keeps per (topic, group): each call goes on where the last stopped."""

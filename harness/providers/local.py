@@ -196,10 +196,12 @@ class LocalProvider:
 
         last_error = wait_ready(attempt, timeout=deadline - time.monotonic(), alive=exited)
         if last_error is not None:
+            diagnosis = launch.diagnose(process.pid) if launch.diagnose is not None else ""
             raise ServiceStartError(
                 f"{self.service.name} on {launch.endpoint.address} did not answer within "
                 f"{self.config.startup_timeout:g}s (last error: {last_error}); raise HARNESS_STARTUP_TIMEOUT "
-                f"on a slow machine. Server log ({launch.log_path}):\n{self.logs()}"
+                f"on a slow machine.{' ' + diagnosis if diagnosis else ''} Server log ({launch.log_path}):\n"
+                f"{self.logs()}"
             )
         return launch.endpoint
 

@@ -269,9 +269,9 @@ class Run:
         return directory
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the run's lock (serialises starts across xdist workers)."""
-        with open(self.directory / "lock", "a") as handle:
+    def locked(self, name: str = "") -> Iterator[None]:
+        """Hold the run's lock called ``name`` (one per service: serialises its start across xdist workers)."""
+        with open(self.directory / (f"lock.{name}" if name else "lock"), "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

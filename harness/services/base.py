@@ -267,6 +267,8 @@ class LocalLaunch:
     what was done; None when there is nothing to repair. The provider then tries once more."""
     cwd: Path | None = None
     """Where the process starts (default: its work directory)."""
+    diagnose: Callable[[int], str] | None = None
+    """Given the pid of a process that never became ready, anything more to say about why (or "")."""
     inherit_env: bool = True
     """Start from the runner's environment (True) or from ``env`` alone."""
 
