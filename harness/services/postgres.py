@@ -35,7 +35,7 @@ from harness.services.base import (
     publish_on_loopback,
 )
 
-__all__ = ["PostgresService", "SERVICE", "connect", "sqlalchemy_url"]
+__all__ = ["PostgresService", "SERVICE", "connect", "database_url", "sqlalchemy_url"]
 
 SUPERUSER = "postgres"
 ADMIN_DATABASE = "postgres"
@@ -89,6 +89,13 @@ def _system_bin_dirs() -> list[tuple[Path, str]]:
 
 def _usable(bin_dir: Path) -> bool:
     return (bin_dir / "postgres").is_file() and (bin_dir / "initdb").is_file()
+
+
+def database_url(endpoint: Endpoint, database: str) -> SecretURL:
+    """The libpq URL (``postgresql://``) of ``database`` on ``endpoint``'s server: what an application reads."""
+    parts = urlsplit(endpoint.url)
+    return secret_url(f"postgresql://{parts.netloc}/{quote(database, safe='')}"
+                      + (f"?{parts.query}" if parts.query else ""))
 
 
 def sqlalchemy_url(endpoint: Endpoint, database: str | None = None) -> SecretURL:
