@@ -3,8 +3,9 @@
 Four tables (customers <- orders <- order_lines -> products) seeded with 1,000
 rows (100 + 100 + 300 + 500) by the class's seed function (``executemany`` of
 prepared rows, as a factory-made seed would insert them). The "app" is a pooled
-engine of its own that commits a typical API test's writes: a POST (an order
-and its 2 lines, one transaction) and a PATCH (one update of that order).
+engine of its own that commits, per test, either a typical API test's writes
+(a POST: an order and its 2 lines, one transaction; a PATCH: one update of that
+order) or a test that writes much (500 seeded rows updated, 500 inserted).
 Three databases hold the same seed: one reset by TruncateReset; two
 ``CREATE DATABASE ... TEMPLATE`` copies, one with ChangeCaptureReset installed,
 one bare (no triggers; the writes removed by hand, untimed). Timed, in
@@ -15,7 +16,7 @@ alternating rounds after an untimed warm-up:
 (b) reset() after those writes: TruncateReset (TRUNCATE + re-seed) vs ChangeCaptureReset (undo);
 (c) reset() when nothing changed (a test that only read).
 
-Every round checks, untimed, that both databases are back to the seeded rows.
+Every round checks, untimed, that each database is back to the seeded rows.
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ SEED: dict[Table, list[dict[str, object]]] = {
 }
 
 
+TRUNCATE, CAPTURE, BARE = "TruncateReset", "ChangeCaptureReset", "no triggers"
+
+
 def seed(connection: Connection) -> None:
     """The class's seed rows, parents first (ids 1..n: the tables are empty, their sequences unused)."""
     for table, rows in SEED.items():
@@ -87,19 +91,8 @@ def app_writes(app: Engine) -> None:
         connection.execute(orders.update().where(orders.c.id == order).values(status="paid"))
 
 
-def contents(engine: Engine) -> list[object]:
-    with engine.connect() as connection:
-        return [connection.execute(table.select().order_by(table.c.id)).all() for table in metadata.sorted_tables]
-
-
-def timed(action: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
-
-
-def undo_by_hand(engine: Engine) -> None:
-    """Remove exactly what :func:`app_writes` added (the order, its lines, the ids it took): the bare copy's cleanup."""
+def undo_app_writes(engine: Engine) -> None:
+    """Remove exactly what :func:`app_writes` added (the order, its lines, the ids they took), by hand."""
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM order_lines WHERE id > 500"))
         connection.execute(text("DELETE FROM orders WHERE id > 300"))
@@ -111,11 +104,64 @@ def undo_by_hand(engine: Engine) -> None:
         )
 
 
+def bulk_writes(app: Engine) -> None:
+    """A test that writes much: every seeded order line updated (500 rows), 500 lines inserted."""
+    with app.begin() as connection:
+        connection.execute(text("UPDATE order_lines SET quantity = quantity + 1"))
+        connection.execute(
+            text(
+                "INSERT INTO order_lines (order_id, product_id, quantity) "
+                "SELECT g % 300 + 1, g % 100 + 1, 1 FROM generate_series(1, 500) g"
+            )
+        )
+
+
+def undo_bulk_writes(engine: Engine) -> None:
+    """Remove exactly what :func:`bulk_writes` did, by hand."""
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM order_lines WHERE id > 500"))
+        connection.execute(text("UPDATE order_lines SET quantity = quantity - 1"))
+        connection.execute(text("SELECT setval(pg_get_serial_sequence('order_lines', 'id'), 500)"))
+
+
+def contents(engine: Engine) -> list[object]:
+    with engine.connect() as connection:
+        return [connection.execute(table.select().order_by(table.c.id)).all() for table in metadata.sorted_tables]
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def measure(
+    variants: dict[str, tuple[Engine, Callable[[], object]]],
+    writes: Callable[[Engine], None],
+    rounds: int,
+    expected: list[object],
+) -> dict[str, list[float]]:
+    """Per variant, seconds of the app's ``writes``, of the reset after them, and of a reset with nothing changed."""
+    figures: dict[str, list[float]] = {}
+    for round_number in range(rounds + 1):  # round 0 warms up, untimed
+        for name, (app, reset) in variants.items():
+            samples = {f"writes, {name}": timed(functools.partial(writes, app)), f"reset, {name}": timed(reset)}
+            if name != BARE:
+                samples[f"nothing changed, {name}"] = timed(reset)
+            if contents(app) != expected:
+                raise SystemExit(f"{name}: the seeded rows did not come back (round {round_number})")
+            for label, seconds in samples.items():
+                if round_number:
+                    figures.setdefault(label, []).append(seconds)
+    del figures[f"reset, {BARE}"]  # the hand-written cleanup of the bare copy: not a strategy
+    return figures
+
+
 def main() -> None:
     arguments = parse_args(__doc__)
     rounds = 20 if arguments.quick else 200
     seeded_rows = sum(len(rows) for rows in SEED.values())
-    print(f"Reset after an app's committed writes, {seeded_rows:,} seeded rows in 4 tables, {rounds} rounds")
+    print(f"Reset after an app's committed writes, {seeded_rows:,} seeded rows in 4 tables")
     endpoint = registry.acquire("postgres")
     clones: list[schema.TestDatabase] = []
     try:
@@ -129,27 +175,36 @@ def main() -> None:
         truncate = TruncateReset(truncated.engine, metadata, seed=seed).install()
         capture = ChangeCaptureReset(captured.engine, metadata).install()
         expected = contents(truncated.engine)
-        # label -> (the app's engine, its own pool kept warm as a running app's; the reset after its writes)
-        variants: dict[str, tuple[Engine, Callable[[], object]]] = {
-            "TruncateReset": (create_engine(truncated.url), truncate.reset),
-            "ChangeCaptureReset": (create_engine(captured.url), capture.reset),
-            "no triggers": (create_engine(bare.url), functools.partial(undo_by_hand, bare.engine)),
+        # Each app has its own engine, its pool kept warm as a running app's.
+        apps = {
+            TRUNCATE: create_engine(truncated.url),
+            CAPTURE: create_engine(captured.url),
+            BARE: create_engine(bare.url),
         }
-        figures: dict[str, list[float]] = {}
-        for round_number in range(rounds + 1):  # round 0 warms up, untimed
-            for name, (app, reset) in variants.items():
-                samples = {f"writes, {name}": timed(functools.partial(app_writes, app)), f"reset, {name}": timed(reset)}
-                if name != "no triggers":
-                    samples[f"nothing changed, {name}"] = timed(reset)
-                if contents(app) != expected:
-                    raise SystemExit(f"{name}: the seeded rows did not come back (round {round_number})")
-                for label, seconds in samples.items():
-                    if round_number:
-                        figures.setdefault(label, []).append(seconds)
+        for title, writes, undo, count in (
+            (
+                "a typical API test: 4 rows written (order + 2 lines inserted, order updated)",
+                app_writes,
+                undo_app_writes,
+                rounds,
+            ),
+            (
+                "a test that writes much: 1,000 rows written (500 updated, 500 inserted)",
+                bulk_writes,
+                undo_bulk_writes,
+                max(rounds // 4, 5),
+            ),
+        ):
+            print(f"\n {title}, {count} rounds")
+            variants: dict[str, tuple[Engine, Callable[[], object]]] = {
+                TRUNCATE: (apps[TRUNCATE], truncate.reset),
+                CAPTURE: (apps[CAPTURE], capture.reset),
+                BARE: (apps[BARE], functools.partial(undo, bare.engine)),
+            }
+            report(measure(variants, writes, count, expected))
         capture.remove()
-        for app, _ in variants.values():
+        for app in apps.values():
             app.dispose()
-        report(figures)
     finally:
         for clone in clones:
             schema.drop(clone)
@@ -159,24 +214,24 @@ def main() -> None:
 
 def report(figures: dict[str, list[float]]) -> None:
     """Print the medians, the ratios, and which strategy the figures make the default."""
-    del figures["reset, no triggers"]  # the hand-written cleanup of the bare copy: not a strategy
     median = {label: summarize(label, figures[label]) for label in sorted(figures)}
-    plain, captured = median["writes, no triggers"], median["writes, ChangeCaptureReset"]
-    print(f"  capture overhead on the writes (4 rows): {(captured - plain) * 1000:+.2f} ms a test")
+    plain, captured = median[f"writes, {BARE}"], median[f"writes, {CAPTURE}"]
+    print(f"  capture overhead on the writes: {(captured - plain) * 1000:+.2f} ms a test")
     ratio("writes with triggers", captured, "writes without", plain)
-    truncate, capture = "TruncateReset", "ChangeCaptureReset"
-    ratio(f"{truncate} reset", median[f"reset, {truncate}"], f"{capture} reset", median[f"reset, {capture}"])
+    ratio(f"{TRUNCATE} reset", median[f"reset, {TRUNCATE}"], f"{CAPTURE} reset", median[f"reset, {CAPTURE}"])
     ratio(
-        f"{truncate} nothing changed",
-        median[f"nothing changed, {truncate}"],
-        f"{capture} nothing changed",
-        median[f"nothing changed, {capture}"],
+        f"{TRUNCATE} nothing changed",
+        median[f"nothing changed, {TRUNCATE}"],
+        f"{CAPTURE} nothing changed",
+        median[f"nothing changed, {CAPTURE}"],
     )
-    # Writes count too: after a TRUNCATE the app's next writes meet new, cold tables.
-    per_test = {name: median[f"writes, {name}"] + median[f"reset, {name}"] for name in (truncate, capture)}
-    print(f"  per test, writes + reset: {truncate} {per_test[truncate] * 1000:.2f} ms, "
-          f"{capture} {per_test[capture] * 1000:.2f} ms")
-    ratio(f"{truncate} per test", per_test[truncate], f"{capture} per test", per_test[capture])
+    # The writes count too: after a TRUNCATE the app's next writes meet new, cold tables.
+    per_test = {name: median[f"writes, {name}"] + median[f"reset, {name}"] for name in (TRUNCATE, CAPTURE)}
+    print(
+        f"  per test, writes + reset: {TRUNCATE} {per_test[TRUNCATE] * 1000:.2f} ms, "
+        f"{CAPTURE} {per_test[CAPTURE] * 1000:.2f} ms"
+    )
+    ratio(f"{TRUNCATE} per test", per_test[TRUNCATE], f"{CAPTURE} per test", per_test[CAPTURE])
     default = min(per_test, key=per_test.__getitem__)
     print(f"  default by these figures: {default} (cheaper per test, the app's writes and the reset together)")
 
