@@ -1,6 +1,6 @@
 """harness: integration tests on real PostgreSQL, Redis and Kafka, isolated per test, cleaned up, explained on failure.
 
->>> from harness import DatabaseTestBase, CacheTestBase, MessageQueueTestBase, TestDataManager
+>>> from harness import DatabaseTestBase, CacheTestBase, MessageQueueTestBase, ServiceIntegrationTest, AppProcess
 """
 
 from __future__ import annotations
@@ -10,11 +10,14 @@ import logging
 from harness.bases.cache import CacheTestBase
 from harness.bases.database import DatabaseTestBase
 from harness.bases.messaging import MessageQueueTestBase
+from harness.bases.service import ServiceIntegrationTest
 from harness.config import IntegrationTestConfig
 from harness.data.manager import TestDataManager
 from harness.data.messages import Message
 from harness.data.topics import TopicManager
+from harness.http import APITestClient, AppProcess, ASGIApp, WSGIApp
 from harness.errors import (
+    AppUnreachable,
     ConfigError,
     DataCleanupError,
     HarnessError,
@@ -31,6 +34,10 @@ from harness.errors import (
 )
 
 __all__ = [
+    "APITestClient",
+    "ASGIApp",
+    "AppProcess",
+    "AppUnreachable",
     "CacheTestBase",
     "ConfigError",
     "DataCleanupError",
@@ -44,6 +51,7 @@ __all__ = [
     "MessagesNotReceived",
     "MessagingError",
     "NamespaceUnavailable",
+    "ServiceIntegrationTest",
     "ServiceStartError",
     "ServiceStopError",
     "ServiceUnavailable",
@@ -51,6 +59,7 @@ __all__ = [
     "TopicManager",
     "UnsafeTargetError",
     "UsageError",
+    "WSGIApp",
 ]
 
 __version__ = "0.1.0"

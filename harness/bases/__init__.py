@@ -3,6 +3,7 @@
 from harness.bases.cache import CacheTestBase, CacheTestMixin
 from harness.bases.database import DatabaseTestBase, DatabaseTestMixin
 from harness.bases.messaging import MessageQueueTestBase, MessageQueueTestMixin
+from harness.bases.service import ServiceIntegrationTest, ServiceIntegrationTestMixin
 
 __all__ = [
     "CacheTestBase",
@@ -11,4 +12,6 @@ __all__ = [
     "DatabaseTestMixin",
     "MessageQueueTestBase",
     "MessageQueueTestMixin",
+    "ServiceIntegrationTest",
+    "ServiceIntegrationTestMixin",
 ]

@@ -216,16 +216,14 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
     @classmethod
     def _harness_rolls_back(cls) -> bool:
         """Whether tests are isolated by rolling back (an in-process app whose session harness injects)."""
-        return cls.app is not None and getattr(cls.app, "app", None) is not None or (
-            cls.session_dependency is not None or cls.session_config_key is not None
-        )
+        return cls.session_dependency is not None or cls.session_config_key is not None
 
     @classmethod
     def _harness_inject_session(cls) -> None:
         state = cls._harness_db
         if state is None or state.connection is None:
             return
-        target = cls.app.app
+        target = getattr(cls.app, "app", None)
         if target is None:
             raise ConfigError(
                 f"{cls.__qualname__}: session_dependency and session_config_key need an in-process app "
