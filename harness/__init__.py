@@ -15,7 +15,6 @@ from harness.config import IntegrationTestConfig
 from harness.data.manager import TestDataManager
 from harness.data.messages import Message
 from harness.data.topics import TopicManager
-from harness.http import APITestClient, AppProcess, ASGIApp, WSGIApp
 from harness.errors import (
     AppUnreachable,
     ConfigError,
@@ -32,6 +31,7 @@ from harness.errors import (
     UnsafeTargetError,
     UsageError,
 )
+from harness.http import APITestClient, AppProcess, ASGIApp, WSGIApp
 
 __all__ = [
     "APITestClient",
