@@ -65,9 +65,10 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
     topics: ClassVar[tuple[str, ...]] = ()
     app: ClassVar[Any] = None
     """An AppProcess, ASGIApp or WSGIApp (None: the services alone)."""
-    app_reset: ClassVar[str] = "truncate"
-    """How rows the app committed through its own connections are undone after each test:
-    "truncate" (empty the tables, run seed_data again) or "capture" (triggers record each change; undo them)."""
+    app_reset: ClassVar[str] = "capture"
+    """How rows the app committed through its own connections are undone after each test: "capture" (triggers
+    record each change, reset() undoes them: cost follows what the test wrote; needs a superuser, which the
+    servers harness starts give) or "truncate" (empty the tables and run seed_data again)."""
     session_dependency: ClassVar[Any] = None
     """In-process FastAPI app: its session dependency (``get_db`` or "pkg.mod:get_db"); harness overrides it with a
     session inside the test's transaction, so each test is rolled back instead of reset."""
