@@ -70,9 +70,10 @@ def test_health_never_2xx_names_the_url_the_last_status_and_the_output():
     with pytest.raises(ServiceStartError) as excinfo:
         app("unhealthy", startup_timeout=1).start({})
     message = str(excinfo.value)
-    assert re.match(r"The app on 127\.0\.0\.1:(\d+) did not answer within 1s \(last error: GET "
-                    r"http://127\.0\.0\.1:\1/health answered 503 Service Unavailable\); raise "
-                    r"AppProcess\(startup_timeout=\.\.\.\) if it needs longer than 1s\. Its output \(", message), message
+    expected = (r"The app on 127\.0\.0\.1:(\d+) did not answer within 1s \(last error: GET "
+                r"http://127\.0\.0\.1:\1/health answered 503 Service Unavailable\); raise "
+                r"AppProcess\(startup_timeout=\.\.\.\) if it needs longer than 1s\. Its output \(")
+    assert re.match(expected, message), message
     assert '"GET /health HTTP/1.1" 503' in message
 
 
@@ -212,8 +213,8 @@ class TestSlow(ServiceIntegrationTest):
 ''')
     import subprocess
 
-    runner = subprocess.Popen([sys.executable, "-m", "unittest", "test_slow"], cwd=tmp_path,
-                              env=clean_env(PYTHONPATH=ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    runner = subprocess.Popen([sys.executable, "-m", "unittest", "test_slow"], cwd=tmp_path, text=True,
+                              env=clean_env(PYTHONPATH=ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         assert runner.stdout.readline().strip() == "READY"
         assert _processes_with(token)
