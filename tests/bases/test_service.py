@@ -272,3 +272,48 @@ def test_topics_without_kafka_is_a_config_error():
             "(services = ('postgres',)).") in class_setup_error(TestNoKafka)
     with pytest.raises(ConfigError, match="app_reset = 'capturre' is not valid.*Did you mean 'capture'"):
         type("TestTypo", (ServiceIntegrationTest,), {"app_reset": "capturre", "services": ()})._harness_validate()
+
+
+def _flask_notes_app():
+    from flask import Flask, current_app, jsonify
+
+    flask_app = Flask("notes")
+
+    @flask_app.get("/health")
+    def health():
+        return jsonify(status="ok")
+
+    @flask_app.post("/notes/<text>")
+    def add_note(text):
+        session = current_app.config["SESSION_FACTORY"]()  # the app's own sessionmaker, or harness's in tests
+        try:
+            session.execute(insert(NOTES).values(text=text))
+            session.commit()
+            return jsonify(count=session.scalar(select(func.count()).select_from(NOTES))), 201
+        finally:
+            session.close()
+
+    return flask_app
+
+
+def test_a_flask_app_given_the_tests_session_is_rolled_back_after_each_test():
+    from harness import WSGIApp
+
+    counts = []
+
+    class TestFlask(ServiceIntegrationTest):
+        services = ("postgres",)
+        metadata = METADATA
+        app = WSGIApp(_flask_notes_app())
+        session_config_key = "SESSION_FACTORY"
+
+        def test_a(self):
+            counts.append(self.api.post("/notes/a").json()["count"])
+            assert self.session.scalar(select(func.count()).select_from(NOTES)) == 1  # the app's row, seen
+
+        def test_b(self):
+            counts.append(self.api.post("/notes/b").json()["count"])
+
+    result = run_class(TestFlask)
+    assert not result.failures and not result.errors, result.failures + result.errors
+    assert counts == [1, 1]  # each test saw only its own row: rolled back, not committed
