@@ -46,7 +46,7 @@ class ASGIApp(InProcessRunner):
     >>> runner.stop()
     """
 
-    kind = "ASGI application"
+    kind = "an ASGI application"
 
     def __init__(
         self,
@@ -59,6 +59,7 @@ class ASGIApp(InProcessRunner):
         super().__init__(app, health_path=health_path, startup_timeout=startup_timeout, capture_level=capture_level)
         self._server: Any = None
         self._socket: socket.socket | None = None
+        self._threads_before: set[threading.Thread] = set()
 
     def _serve(self, app: object, deadline: float) -> str:
         uvicorn = require("uvicorn", extra="asgi", purpose="ASGIApp")
@@ -78,6 +79,7 @@ class ASGIApp(InProcessRunner):
         self._socket.bind((HOST, 0))
         port = self._socket.getsockname()[1]
         server = self._server = uvicorn.Server(config)
+        self._threads_before = set(threading.enumerate())
         sock = self._socket
 
         def serve() -> None:
@@ -89,7 +91,7 @@ class ASGIApp(InProcessRunner):
         thread = self._start_thread(serve, name=f"harness-asgi-{port}")
         while not server.started:
             if not thread.is_alive():
-                raise ServiceStartError(f"{self!r} stopped before it served. {self.status()}")
+                raise ServiceStartError(f"{self!r} did not start serving: its server thread {self._thread_end()}")
             if time.monotonic() >= deadline:
                 raise ServiceStartError(
                     f"{self!r} did not start serving within {self.startup_timeout:g}s (its lifespan startup may "
@@ -117,6 +119,12 @@ class ASGIApp(InProcessRunner):
         finally:
             if sock is not None:
                 sock.close()
+        # anyio's worker threads (sync endpoints and dependencies) are told to stop when the event loop's
+        # main task ends, and nobody waits for them: wait here, so that stop() leaves no thread behind.
+        for worker in threading.enumerate():
+            if worker.name == "AnyIO worker thread" and worker not in self._threads_before:
+                worker.join(STOP_TIMEOUT)
+        self._threads_before = set()
 
 
 class WSGIApp(InProcessRunner):
@@ -131,7 +139,7 @@ class WSGIApp(InProcessRunner):
     >>> runner.stop()
     """
 
-    kind = "WSGI application"
+    kind = "a WSGI application"
 
     def __init__(
         self,
