@@ -59,7 +59,6 @@ class ASGIApp(InProcessRunner):
         super().__init__(app, health_path=health_path, startup_timeout=startup_timeout, capture_level=capture_level)
         self._server: Any = None
         self._socket: socket.socket | None = None
-        self._threads_before: set[threading.Thread] = set()
 
     def _serve(self, app: object, deadline: float) -> str:
         uvicorn = require("uvicorn", extra="asgi", purpose="ASGIApp")
@@ -79,7 +78,6 @@ class ASGIApp(InProcessRunner):
         self._socket.bind((HOST, 0))
         port = self._socket.getsockname()[1]
         server = self._server = uvicorn.Server(config)
-        self._threads_before = set(threading.enumerate())
         sock = self._socket
 
         def serve() -> None:
@@ -106,6 +104,7 @@ class ASGIApp(InProcessRunner):
         thread = self._thread
         try:
             if server is not None and thread is not None:
+                loop = _event_loop(server)
                 server.should_exit = True
                 thread.join(STOP_TIMEOUT)
                 if thread.is_alive():  # a request or the lifespan shutdown hangs: stop waiting for it
@@ -116,15 +115,29 @@ class ASGIApp(InProcessRunner):
                         f"{self!r}: uvicorn did not stop within {2 * STOP_TIMEOUT:g}s (a request handler or the "
                         f"lifespan shutdown hangs). Its output:\n{self._capture.tail()}"
                     )
+                _join_anyio_workers(loop)
         finally:
             if sock is not None:
                 sock.close()
-        # anyio's worker threads (sync endpoints and dependencies) are told to stop when the event loop's
-        # main task ends, and nobody waits for them: wait here, so that stop() leaves no thread behind.
-        for worker in threading.enumerate():
-            if worker.name == "AnyIO worker thread" and worker not in self._threads_before:
-                worker.join(STOP_TIMEOUT)
-        self._threads_before = set()
+
+
+def _event_loop(server: Any) -> object | None:
+    """The event loop uvicorn served on (None if it never got as far as listening)."""
+    servers = getattr(server, "servers", None)
+    return servers[0].get_loop() if servers else None
+
+
+def _join_anyio_workers(loop: object | None) -> None:
+    """Wait for the anyio worker threads (sync endpoints and dependencies) of ``loop``.
+
+    anyio tells them to stop when the loop's main task ends, but nobody waits for
+    them: waiting here means stop() leaves no thread behind.
+    """
+    if loop is None:
+        return
+    for worker in threading.enumerate():
+        if getattr(worker, "loop", None) is loop and worker is not threading.current_thread():
+            worker.join(STOP_TIMEOUT)
 
 
 class WSGIApp(InProcessRunner):
