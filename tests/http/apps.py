@@ -94,6 +94,12 @@ async def failing_lifespan_app(scope: dict, receive, send) -> None:
     await send({"type": "lifespan.startup.failed", "message": "cannot reach the database"})
 
 
+async def hanging_lifespan_app(scope: dict, receive, send) -> None:
+    """A plain ASGI app whose lifespan startup never ends, as an app waiting for a server that never answers."""
+    await receive()
+    await asyncio.sleep(3600)
+
+
 # Flask
 
 flask_app = Flask(__name__)

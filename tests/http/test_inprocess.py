@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import socket
 import sys
 import time
 import urllib.request
@@ -226,6 +227,35 @@ def test_a_failing_lifespan_startup_fails_the_start_and_undoes_it(clean_env):
     assert thread_names() == threads_before
     assert GREETING not in os.environ
     assert APPS not in sys.modules
+
+
+def test_a_lifespan_startup_that_never_ends_is_cancelled_at_the_deadline(clean_env):
+    threads_before = thread_names()
+    started = time.monotonic()
+    runner = ASGIApp(f"{APPS}:hanging_lifespan_app", startup_timeout=0.5)
+    with pytest.raises(ServiceStartError) as caught:
+        runner.start({})
+    assert time.monotonic() - started < 5
+    assert str(caught.value) == (
+        "ASGIApp('tests.http.apps:hanging_lifespan_app') did not start serving within 0.5s (its lifespan startup "
+        "may hang); raise startup_timeout if it is slow. Its output:\n(nothing logged)"
+    )
+    assert thread_names() == threads_before
+
+
+def test_stop_with_a_request_in_flight_cancels_it_after_a_grace_period():
+    threads_before = thread_names()
+    runner = ASGIApp(f"{APPS}:fastapi_app")
+    url = runner.start({})
+    with socket.create_connection(("127.0.0.1", port_of(url)), timeout=5) as connection:
+        connection.sendall(b"GET /sleep?seconds=60 HTTP/1.1\r\nHost: test\r\n\r\n")
+        time.sleep(0.1)  # let the request reach the app; stop() then finds it in flight
+        started = time.monotonic()
+        runner.stop()
+        assert time.monotonic() - started < 5
+        assert connection.recv(1024).startswith(b"HTTP/1.1 500 ")  # uvicorn's answer for a cancelled request
+    assert thread_names() == threads_before
+    assert refuses(port_of(url))
 
 
 def test_a_module_that_cannot_be_imported_is_a_config_error(clean_env):
