@@ -41,6 +41,9 @@ GRACEFUL_STOP_SECONDS = 2
 class ASGIApp(InProcessRunner):
     """Serve an ASGI app in-process with uvicorn (lifespan events included) on 127.0.0.1 and an ephemeral port.
 
+    uvicorn runs on a standard asyncio event loop (never uvloop) in a daemon thread;
+    ``stop()`` gives requests in flight 2 seconds, then cancels them.
+
     ``app`` is ``"package.module:attribute"`` (imported by ``start()``, after the
     environment is set) or the app object; ``health_path``, if given, must answer
     2xx before ``start()`` returns; ``startup_timeout`` bounds the whole start;
