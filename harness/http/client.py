@@ -157,10 +157,11 @@ class APITestClient:
         return f"{first}\n{status if status is not None else 'The app is still running.'}"
 
     def _cause(self, failure: BaseException, timeout: Any) -> str:
+        within = f" within {timeout} s" if timeout is not None else ""
         if isinstance(failure, self._requests.ConnectTimeout):
-            return f"no connection within {timeout} s (connect timeout)"
+            return f"no connection{within} (connect timeout)"
         if isinstance(failure, self._requests.Timeout):
-            return f"no response within {timeout} s (read timeout)"
+            return f"no response{within} (read timeout)"
         root = _innermost(failure)
         if isinstance(root, ConnectionRefusedError):
             return "connection refused (nothing listens there)"

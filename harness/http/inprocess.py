@@ -14,6 +14,8 @@ returns the base URL, ``stop()`` is safe twice, and the app's log is kept.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import socket
 import socketserver
@@ -32,9 +34,15 @@ if TYPE_CHECKING:
 
 __all__ = ["ASGIApp", "WSGIApp"]
 
+GRACEFUL_STOP_SECONDS = 2
+"""How long stop() lets requests in flight finish before uvicorn cancels them."""
+
 
 class ASGIApp(InProcessRunner):
     """Serve an ASGI app in-process with uvicorn (lifespan events included) on 127.0.0.1 and an ephemeral port.
+
+    uvicorn runs on a standard asyncio event loop (never uvloop) in a daemon thread;
+    ``stop()`` gives requests in flight 2 seconds, then cancels them.
 
     ``app`` is ``"package.module:attribute"`` (imported by ``start()``, after the
     environment is set) or the app object; ``health_path``, if given, must answer
@@ -46,7 +54,7 @@ class ASGIApp(InProcessRunner):
     >>> runner.stop()
     """
 
-    kind = "ASGI application"
+    kind = "an ASGI application"
 
     def __init__(
         self,
@@ -59,6 +67,9 @@ class ASGIApp(InProcessRunner):
         super().__init__(app, health_path=health_path, startup_timeout=startup_timeout, capture_level=capture_level)
         self._server: Any = None
         self._socket: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main_task: asyncio.Task[None] | None = None
+        self._loop_ready = threading.Event()
 
     def _serve(self, app: object, deadline: float) -> str:
         uvicorn = require("uvicorn", extra="asgi", purpose="ASGIApp")
@@ -71,7 +82,7 @@ class ASGIApp(InProcessRunner):
             log_level="warning",
             log_config=None,  # no handlers of its own on stderr: records go to the captured loggers
             lifespan="auto",
-            timeout_graceful_shutdown=int(STOP_TIMEOUT / 2),
+            timeout_graceful_shutdown=GRACEFUL_STOP_SECONDS,
         )
         # The socket is bound here, so the port is known before the server thread runs.
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -79,17 +90,25 @@ class ASGIApp(InProcessRunner):
         port = self._socket.getsockname()[1]
         server = self._server = uvicorn.Server(config)
         sock = self._socket
+        self._loop = self._main_task = None
+        loop_ready = self._loop_ready = threading.Event()
+
+        async def main() -> None:
+            # Kept so that stop() can cancel a lifespan or a request that never ends.
+            self._loop, self._main_task = asyncio.get_running_loop(), asyncio.current_task()
+            loop_ready.set()
+            await server.serve(sockets=[sock])
 
         def serve() -> None:
             try:
-                server.run(sockets=[sock])
+                asyncio.run(main())
             finally:  # uvicorn closes it on a normal exit; if its loop died, clients are refused, not left hanging
                 sock.close()
 
         thread = self._start_thread(serve, name=f"harness-asgi-{port}")
         while not server.started:
             if not thread.is_alive():
-                raise ServiceStartError(f"{self!r} stopped before it served. {self.status()}")
+                raise ServiceStartError(f"{self!r} did not start serving: its server thread {self._thread_end()}")
             if time.monotonic() >= deadline:
                 raise ServiceStartError(
                     f"{self!r} did not start serving within {self.startup_timeout:g}s (its lifespan startup may "
@@ -104,19 +123,41 @@ class ASGIApp(InProcessRunner):
         thread = self._thread
         try:
             if server is not None and thread is not None:
-                server.should_exit = True
-                thread.join(STOP_TIMEOUT)
-                if thread.is_alive():  # a request or the lifespan shutdown hangs: stop waiting for it
-                    server.force_exit = True
+                if server.started:  # let it finish its requests and run its lifespan shutdown
+                    server.should_exit = True
+                    thread.join(STOP_TIMEOUT)
+                if thread.is_alive():  # still starting, or a request or the lifespan shutdown hangs
+                    server.should_exit = server.force_exit = True
+                    self._cancel_main_task()
                     thread.join(STOP_TIMEOUT)
                 if thread.is_alive():
                     raise ServiceStopError(
-                        f"{self!r}: uvicorn did not stop within {2 * STOP_TIMEOUT:g}s (a request handler or the "
-                        f"lifespan shutdown hangs). Its output:\n{self._capture.tail()}"
+                        f"{self!r}: uvicorn did not stop, even cancelled (a request handler or the lifespan "
+                        f"blocks its event loop). Its output:\n{self._capture.tail()}"
                     )
+                _join_anyio_workers(self._loop)
         finally:
             if sock is not None:
                 sock.close()
+            self._loop = self._main_task = None
+
+    def _cancel_main_task(self) -> None:
+        if self._loop_ready.wait(STOP_TIMEOUT) and self._loop is not None and self._main_task is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing left to cancel
+                self._loop.call_soon_threadsafe(self._main_task.cancel)
+
+
+def _join_anyio_workers(loop: asyncio.AbstractEventLoop | None) -> None:
+    """Wait for the anyio worker threads (sync endpoints and dependencies) of ``loop``.
+
+    anyio tells them to stop when the loop's main task ends, but nobody waits for
+    them: waiting here means stop() leaves no thread behind.
+    """
+    if loop is None:
+        return
+    for worker in threading.enumerate():
+        if getattr(worker, "loop", None) is loop and worker is not threading.current_thread():
+            worker.join(STOP_TIMEOUT)
 
 
 class WSGIApp(InProcessRunner):
@@ -131,7 +172,7 @@ class WSGIApp(InProcessRunner):
     >>> runner.stop()
     """
 
-    kind = "WSGI application"
+    kind = "a WSGI application"
 
     def __init__(
         self,

@@ -38,13 +38,14 @@ __all__ = ["InProcessRunner"]
 HOST = "127.0.0.1"
 POLL_SECONDS = 0.01
 PROBE_TIMEOUT = 2.0
+MIN_PROBE_TIMEOUT = 0.5
 STOP_TIMEOUT = 10.0
 
 
 class InProcessRunner:
     """What ASGIApp and WSGIApp share: environment, import, server thread, health wait, output capture."""
 
-    kind = "in-process app"
+    kind = "an app"
 
     def __init__(
         self,
@@ -60,7 +61,7 @@ class InProcessRunner:
             if not module or not attribute:
                 raise ConfigError(f"{name} needs the app as 'package.module:attribute' or an app object, got {app!r}.")
         elif not callable(app):
-            raise ConfigError(f"{name} needs a callable {self.kind} or 'package.module:attribute', got {app!r}.")
+            raise ConfigError(f"{name} needs {self.kind} (a callable) or 'package.module:attribute', got {app!r}.")
         if health_path is not None and not health_path.startswith("/"):
             raise ConfigError(f"{name}(health_path={health_path!r}): the health path must start with '/'.")
         if not startup_timeout > 0:
@@ -135,11 +136,14 @@ class InProcessRunner:
             return f"{self!r} was stopped."
         if self._thread is not None and self._thread.is_alive():
             return None
+        return f"The server thread of {self!r} {self._thread_end()}"
+
+    def _thread_end(self) -> str:
         if self._failure is not None:
             ended = f"died with {type(self._failure).__name__}: {self._failure}".rstrip(".")
         else:
             ended = "stopped serving"
-        return f"The server thread of {self!r} {ended}. Its last output:\n{self._capture.tail()}"
+        return f"{ended}. Its last output:\n{self._capture.tail()}"
 
     def output(self) -> str:
         """Everything logged since the last start, one record a line."""
@@ -217,7 +221,7 @@ class InProcessRunner:
                 )
             value = getattr(value, part)
         if not callable(value):
-            raise ConfigError(f"{type(self).__name__}({spec!r}) is a {type(value).__name__}, not a {self.kind}.")
+            raise ConfigError(f"{type(self).__name__}({spec!r}) is a {type(value).__name__}, not {self.kind}.")
         self._app = value
         return value
 
@@ -233,25 +237,25 @@ class InProcessRunner:
     def _wait_healthy(self, path: str, deadline: float) -> None:
         assert self.url is not None
         port = int(self.url.rsplit(":", 1)[1])
-        last = "no answer yet"
         while True:
             if self.status() is not None:
-                raise ServiceStartError(f"{self!r} stopped before it was healthy. {self.status()}")
+                raise ServiceStartError(f"{self!r} was not healthy yet when its server thread {self._thread_end()}")
+            # Probed at least once, even when importing the app took the whole startup_timeout.
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ServiceStartError(
-                    f"{self!r} was not healthy within {self.startup_timeout:g}s: GET {self.url}{path} {last}. "
-                    f"Make that path answer 2xx once the app is ready, or raise startup_timeout. "
-                    f"Its output:\n{self._capture.tail()}"
-                )
             try:
-                status = _get_status(port, path, timeout=min(remaining, PROBE_TIMEOUT))
+                status = _get_status(port, path, timeout=min(PROBE_TIMEOUT, max(remaining, MIN_PROBE_TIMEOUT)))
             except (OSError, http.client.HTTPException) as exc:
                 last = f"got no answer ({type(exc).__name__}: {exc})"
             else:
                 if 200 <= status < 300:
                     return
                 last = f"answered {status}"
+            if time.monotonic() >= deadline:
+                raise ServiceStartError(
+                    f"{self!r} was not healthy within {self.startup_timeout:g}s: GET {self.url}{path} {last}. "
+                    f"Make that path answer 2xx once the app is ready, or raise startup_timeout. "
+                    f"Its output:\n{self._capture.tail()}"
+                )
             time.sleep(POLL_SECONDS)
 
 

@@ -1,0 +1,25 @@
+import pytest
+
+
+@pytest.fixture()
+def serve():
+    """``serve(runner, env=None) -> url``: start ``runner``; every runner started so is stopped after the test."""
+    started = []
+
+    def serve(runner, env=None):
+        started.append(runner)
+        return runner.start(env or {})
+
+    yield serve
+    for runner in reversed(started):
+        runner.stop()
+
+
+@pytest.fixture(scope="module")
+def fastapi_url():
+    """The FastAPI test app, served once for the module."""
+    from harness.http import ASGIApp
+
+    runner = ASGIApp("tests.http.apps:fastapi_app", health_path="/health")
+    yield runner.start({})
+    runner.stop()
