@@ -3,6 +3,12 @@ import importlib.resources
 import harness
 
 PUBLIC = {
+    "APITestClient",
+    "ASGIApp",
+    "AppProcess",
+    "AppUnreachable",
+    "ServiceIntegrationTest",
+    "WSGIApp",
     "CacheTestBase",
     "ConfigError",
     "DataCleanupError",
