@@ -89,3 +89,79 @@ def test_a_setup_cfg_that_cannot_be_parsed_is_an_error_not_skipped(tmp_path):
 def test_a_duplicate_key_elsewhere_in_tox_ini_is_tolerated(tmp_path):
     (tmp_path / "tox.ini").write_text("[testenv]\ndeps = a\ndeps = b\n\n[harness]\nseed = 7\n")
     assert IntegrationTestConfig.load(environ={}, search_from=tmp_path).seed == 7
+
+
+# -- the generic per-service settings of the built-in services ------------------------------------
+
+
+def test_service_urls_from_the_environment():
+    environ = {"HARNESS_REDIS_URL": "redis://:pw@cache:6379/0", "HARNESS_KAFKA_URL": "broker-1:9092,broker-2:9092"}
+    config = IntegrationTestConfig.load(environ=environ, search_from="/")
+    assert config.redis_url == "redis://:pw@cache:6379/0" and config.url_for("redis") == config.redis_url
+    assert config.kafka_url == "broker-1:9092,broker-2:9092" and config.url_for("kafka") == config.kafka_url
+    assert config.postgres_url is None and config.url_for("postgres") is None
+    assert "pw" not in repr(config)
+
+
+def test_kafka_bootstrap_is_the_older_name_of_kafka_url():
+    config = IntegrationTestConfig.load(environ={"HARNESS_KAFKA_BOOTSTRAP": "old:9092"}, search_from="/")
+    assert config.kafka_url == "old:9092" and config.kafka_bootstrap == "old:9092"
+    both = {"HARNESS_KAFKA_BOOTSTRAP": "old:9092", "HARNESS_KAFKA_URL": "new:9092"}
+    assert IntegrationTestConfig.load(environ=both, search_from="/").kafka_url == "new:9092"  # its own name wins
+    assert IntegrationTestConfig(kafka_bootstrap="old:9092", kafka_url="new:9092").kafka_url == "new:9092"
+    assert IntegrationTestConfig(kafka_bootstrap="old:9092").kafka_url == "old:9092"
+
+
+def test_postgres_bin_dir_is_the_older_name_of_postgres_bin(tmp_path):
+    config = IntegrationTestConfig.load(environ={"HARNESS_POSTGRES_BIN_DIR": "/opt/pg/bin"}, search_from="/")
+    assert config.postgres_bin == "/opt/pg/bin" and config.setting("postgres", "bin") == "/opt/pg/bin"
+    config = IntegrationTestConfig.load(environ={"HARNESS_POSTGRES_BIN": "/usr/lib/postgresql/16/bin"},
+                                        search_from="/")
+    assert config.postgres_bin == "/usr/lib/postgresql/16/bin"
+    both = {"HARNESS_POSTGRES_BIN_DIR": "/old", "HARNESS_POSTGRES_BIN": "/new"}
+    assert IntegrationTestConfig.load(environ=both, search_from="/").postgres_bin == "/new"
+    (tmp_path / "setup.cfg").write_text("[harness]\npostgres_bin_dir = /from/ini\n")
+    assert IntegrationTestConfig.load(environ={}, search_from=tmp_path).postgres_bin == "/from/ini"
+
+
+def test_image_defaults():
+    config = IntegrationTestConfig.load(environ={}, search_from="/")
+    assert config.postgres_image == "postgres:16-alpine"
+    assert config.redis_image == "redis:7-alpine"
+    assert IntegrationTestConfig.load(environ={"HARNESS_POSTGRES_IMAGE": "postgres:17"},
+                                      search_from="/").postgres_image == "postgres:17"
+
+
+def test_redis_databases_out_of_range_says_the_range():
+    with pytest.raises(ConfigError) as excinfo:
+        IntegrationTestConfig(redis_databases=1)
+    assert str(excinfo.value) == (
+        "redis_databases=1 must be between 2 and 100000 (database 0 holds harness's leases)."
+    )
+    with pytest.raises(ConfigError) as excinfo:
+        IntegrationTestConfig.load(environ={"HARNESS_REDIS_DATABASES": "100001"}, search_from="/")
+    assert "redis_databases=100001 must be between 2 and 100000 (database 0 holds harness's leases)." in (
+        str(excinfo.value)
+    )
+    with pytest.raises(ConfigError) as excinfo:
+        IntegrationTestConfig.load(environ={"HARNESS_REDIS_DATABASES": "many"}, search_from="/")
+    assert str(excinfo.value) == (
+        "HARNESS_REDIS_DATABASES='many' is not valid: expected a whole number. Fix or unset HARNESS_REDIS_DATABASES."
+    )
+    assert IntegrationTestConfig(redis_databases=16).redis_databases == 16
+    assert IntegrationTestConfig().redis_databases == 64
+
+
+def test_a_misspelt_service_setting_suggests_the_right_one(tmp_path):
+    with pytest.raises(ConfigError, match="unknown setting 'redis_databse'.*Did you mean 'redis_databases'[?]"):
+        IntegrationTestConfig(redis_databse=16)
+    (tmp_path / "setup.cfg").write_text("[harness]\nredis_databse = 16\n")
+    with pytest.raises(ConfigError, match="unknown setting 'redis_databse'.*Did you mean 'redis_databases'[?]"):
+        IntegrationTestConfig.load(environ={}, search_from=tmp_path)
+
+
+def test_setting_and_attribute_agree():
+    config = IntegrationTestConfig(postgres_url="postgresql://u:p@db:5432/app", redis_databases=8)
+    assert config.setting("postgres", "url") == config.postgres_url == "postgresql://u:p@db:5432/app"
+    assert config.setting("redis", "databases") == config.redis_databases == 8
+    assert config.setting("kafka", "url") == config.kafka_url is None

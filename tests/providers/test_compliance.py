@@ -1,4 +1,7 @@
-"""One compliance test, run against every provider of every service: start -> endpoint, is_ready, logs, stop twice."""
+"""One compliance test, run against every provider of every service: start -> endpoint, is_ready, logs, stop twice.
+
+Every registered service gets it, a third-party one (tests/echo_service) as much as harness's own.
+"""
 
 import pytest
 
@@ -9,6 +12,7 @@ from harness.providers.local import LocalProvider
 from harness.providers.rundir import current_run
 from harness.registry import get_service, registry
 from harness.services.base import Endpoint
+from harness.services.catalog import service_names
 
 
 def _local(service):
@@ -26,7 +30,7 @@ def _docker(service):
     return DockerProvider(service, get_config(), current_run())
 
 
-@pytest.mark.parametrize("service_name", ["postgres", "redis", "kafka"])
+@pytest.mark.parametrize("service_name", service_names())
 @pytest.mark.parametrize("make", [_local, _external, pytest.param(_docker, marks=pytest.mark.docker)],
                          ids=["local", "external", "docker"])
 def test_provider_contract(make, service_name):
