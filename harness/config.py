@@ -11,12 +11,13 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, did_you_mean
+from harness.errors import ConfigError, HarnessWarning, did_you_mean
 from harness.redaction import SecretURL, redact, secret_url
 from harness.services.base import Service, Setting
 
@@ -101,12 +102,22 @@ def service_settings(service: Service) -> dict[str, Setting]:
     return merged
 
 
+_broken: set[str] = set()
+
+
 def _service_names() -> dict[str, tuple[str, Setting]]:
     """``<service>_<setting>`` (and older aliases) -> (service, setting), for every registered service."""
-    from harness.services.catalog import services
+    from harness.services.catalog import get_service, service_names
 
     names: dict[str, tuple[str, Setting]] = {}
-    for service in services():
+    for service_name in service_names():
+        try:
+            service = get_service(service_name)
+        except ConfigError as exc:  # one broken plugin must not stop runs that never use it
+            if service_name not in _broken:
+                _broken.add(service_name)
+                warnings.warn(HarnessWarning(f"{exc} Its settings are ignored until then."), stacklevel=2)
+            continue
         for setting in service_settings(service).values():
             for name in (setting.name, *setting.aliases):
                 names[f"{service.name}_{name}"] = (service.name, setting)
@@ -312,16 +323,21 @@ def _parser_for(name: str) -> Callable[[str], Any]:
 
 def _convert(name: str, text: str, *, variable: str | None = None, ini: Path | None = None) -> Any:
     parser = _parser_for(name)
+    if ini is not None:
+        where = f"{ini} [{INI_SECTION}]: {name} = {redact(text)!r}"
+        fix = f"Fix the value in {ini}."
+    else:
+        where = f"{variable}={redact(text)!r}"
+        fix = f"Fix or unset {variable}."
     try:
-        return parser(text)
+        value = parser(text)
     except ValueError as exc:
-        if ini is not None:
-            where = f"{ini} [{INI_SECTION}]: {name} = {redact(text)!r}"
-            fix = f"Fix the value in {ini}."
-        else:
-            where = f"{variable}={redact(text)!r}"
-            fix = f"Fix or unset {variable}."
         raise ConfigError(f"{where} is not valid: {exc}. {fix}") from None
+    setting = _service_names()[name][1] if name not in _SOURCES else None
+    problem = setting.check(value) if setting is not None and setting.check is not None else None
+    if problem is not None:  # said here, where the variable or the ini file can be named
+        raise ConfigError(f"{where} {problem if problem.endswith(('.', '?')) else problem + '.'} {fix}")
+    return value
 
 
 def _variables() -> dict[str, str]:

@@ -140,9 +140,8 @@ def test_redis_databases_out_of_range_says_the_range():
     )
     with pytest.raises(ConfigError) as excinfo:
         IntegrationTestConfig.load(environ={"HARNESS_REDIS_DATABASES": "100001"}, search_from="/")
-    assert "redis_databases=100001 must be between 2 and 100000 (database 0 holds harness's leases)." in (
-        str(excinfo.value)
-    )
+    assert str(excinfo.value) == ("HARNESS_REDIS_DATABASES='100001' must be between 2 and 100000 (database 0 holds "
+                                  "harness's leases). Fix or unset HARNESS_REDIS_DATABASES.")
     with pytest.raises(ConfigError) as excinfo:
         IntegrationTestConfig.load(environ={"HARNESS_REDIS_DATABASES": "many"}, search_from="/")
     assert str(excinfo.value) == (
@@ -165,3 +164,39 @@ def test_setting_and_attribute_agree():
     assert config.setting("postgres", "url") == config.postgres_url == "postgresql://u:p@db:5432/app"
     assert config.setting("redis", "databases") == config.redis_databases == 8
     assert config.setting("kafka", "url") == config.kafka_url is None
+
+
+def test_a_value_a_service_refuses_names_the_variable_it_came_from(tmp_path):
+    with pytest.raises(ConfigError) as excinfo:
+        IntegrationTestConfig.load(environ={"HARNESS_REDIS_PROVIDER": "lokal"}, search_from=tmp_path)
+    assert str(excinfo.value) == (
+        "HARNESS_REDIS_PROVIDER='lokal' is not a provider; valid values: auto, local, docker, external. "
+        "Did you mean 'local'? Fix or unset HARNESS_REDIS_PROVIDER."
+    )
+    (tmp_path / "setup.cfg").write_text("[harness]\nredis_databases = 1\n")
+    with pytest.raises(ConfigError) as excinfo:
+        IntegrationTestConfig.load(environ={}, search_from=tmp_path)
+    assert str(excinfo.value) == (
+        f"{tmp_path / 'setup.cfg'} [harness]: redis_databases = '1' must be between 2 and 100000 (database 0 holds "
+        f"harness's leases). Fix the value in {tmp_path / 'setup.cfg'}."
+    )
+
+
+def test_a_broken_service_plugin_is_a_warning_not_the_end_of_every_run(tmp_path):
+    from tests.helpers import clean_env, run_python
+
+    dist = tmp_path / "broken_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[harness.services]\nbroken = no_such_module:SERVICE\n")
+    script = ("import warnings\nfrom harness.config import IntegrationTestConfig\n"
+              "with warnings.catch_warnings(record=True) as caught:\n"
+              "    warnings.simplefilter('always')\n"
+              "    config = IntegrationTestConfig.load(redis_databases=5)\n"
+              "print(config.redis_databases)\n"
+              "print(caught[0].category.__name__, caught[0].message)\n")
+    result = run_python(["-c", script], tmp_path, env=clean_env(PYTHONPATH=str(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("5\nHarnessWarning The service 'broken' is registered as 'no_such_module:SERVICE'")
+    assert "ModuleNotFoundError: No module named 'no_such_module'" in result.stdout
+    assert result.stdout.rstrip().endswith("Its settings are ignored until then.")

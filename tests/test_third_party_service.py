@@ -234,8 +234,8 @@ def test_a_misspelt_setting_suggests_the_right_one():
 def test_a_misspelt_provider_lists_the_valid_ones():
     with pytest.raises(ConfigError) as excinfo:
         IntegrationTestConfig.load(environ={"HARNESS_ECHO_PROVIDER": "lokal"}, search_from="/")
-    assert "echo_provider='lokal' is not a provider; valid values: auto, local, docker, external. Did you mean " \
-        "'local'?" in str(excinfo.value)
+    assert str(excinfo.value) == ("HARNESS_ECHO_PROVIDER='lokal' is not a provider; valid values: auto, local, docker, "
+                                  "external. Did you mean 'local'? Fix or unset HARNESS_ECHO_PROVIDER.")
 
 
 @pytest.mark.parametrize(("url", "problem"), [
