@@ -230,12 +230,12 @@ class TestSlow(ServiceIntegrationTest):
         runner.stdout.close()
 
 
-def _processes_with(token):
+def _processes_with(token, where="cmdline"):
     found = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
-                if token in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                if token in (proc / where).read_bytes().decode(errors="replace"):
                     found.append(int(proc.name))
             except OSError:
                 continue
@@ -243,10 +243,12 @@ def _processes_with(token):
 
 
 def test_unittest_runs_the_orders_sample_and_leaves_no_app(tmp_path):
-    result = run_python(["-m", "unittest", "samples.test_orders_unittest"], Path(ROOT), env=clean_env())
+    token = f"HARNESS_TEST_RUN_MARK=orders-{os.getpid()}-{time.monotonic_ns()}"  # inherited by the app it starts
+    name, value = token.split("=")
+    result = run_python(["-m", "unittest", "samples.test_orders_unittest"], Path(ROOT), env={**clean_env(), name: value})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Ran 16 tests" in result.stderr
-    assert not _processes_with("samples.orders")
+    assert not _processes_with(token, where="environ")
 
 
 def test_api_client_error_when_nothing_listens():
