@@ -245,7 +245,8 @@ def _processes_with(token, where="cmdline"):
 def test_unittest_runs_the_orders_sample_and_leaves_no_app(tmp_path):
     token = f"HARNESS_TEST_RUN_MARK=orders-{os.getpid()}-{time.monotonic_ns()}"  # inherited by the app it starts
     name, value = token.split("=")
-    result = run_python(["-m", "unittest", "samples.test_orders_unittest"], Path(ROOT), env={**clean_env(), name: value})
+    result = run_python(["-m", "unittest", "samples.test_orders_unittest"], Path(ROOT),
+                        env={**clean_env(), name: value})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Ran 16 tests" in result.stderr
     assert not _processes_with(token, where="environ")
