@@ -354,7 +354,12 @@ class TopicManager:
         with self._scanner(topic) as scanner:
             deadline = time.monotonic() + timeout
             while True:
-                for message in self._poll(scanner, 500, min(POLL_MS / 1000, max(deadline - time.monotonic(), 0))):
+                remaining = max(deadline - time.monotonic(), 0)
+                # One poll, not _poll(): it returns as soon as a batch arrives, so a match is seen at once
+                # instead of at the end of a 50 ms window waiting for 500 messages that will not come.
+                batches = scanner.poll(timeout_ms=max(1, int(min(remaining, POLL_MS / 1000) * 1000)),
+                                       max_records=500)
+                for message in (Message.from_record(record) for records in batches.values() for record in records):
                     seen.append(message)
                     try:
                         if matches(match, message):
