@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import threading
 import unittest
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
@@ -248,7 +249,9 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
             if crashed is not None:
                 raise ServiceUnavailable(f"The application under test is not running any more. {crashed}")
             self._harness_output_mark = runner.mark()
-            self.api = APITestClient(cls.app_url, app_status=self._harness_app_status)  # type: ignore[arg-type]
+            self.api = _TestClient(cls.app_url, app_status=self._harness_app_status)  # type: ignore[arg-type]
+            if cls._harness_db is not None and cls._harness_db.connection is not None:
+                self.api.settled = cls._harness_db.wait_idle
             stack.callback(self.api.close)
         state = cls._harness_db
         if state is not None:
@@ -343,20 +346,39 @@ class _Database:
         self.connection: Connection | None = None
         self.transaction: Any = None
         self.reset: ResetStrategy | None = None
+        self._requests = threading.Condition()
+        self._in_flight = 0
 
     def new_session(self) -> Session:
         """A session inside the running test's transaction (its commit() releases a savepoint)."""
         return Session(bind=self.connection, join_transaction_mode="create_savepoint")
 
     def request_session(self) -> Iterator[Session]:
-        """The FastAPI dependency that replaces the app's own: one such session per request."""
+        """The FastAPI dependency that replaces the app's own: one such session per request.
+
+        FastAPI may close it after the response has gone out; the test and the app share one
+        connection, so the test waits (:meth:`wait_idle`) until every request's session is closed.
+        """
         session = self.new_session()
+        with self._requests:
+            self._in_flight += 1
         try:
             yield session
         finally:
-            session.close()
+            try:
+                session.close()
+            finally:
+                with self._requests:
+                    self._in_flight -= 1
+                    self._requests.notify_all()
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Return once no request of the app holds a session on the class connection."""
+        with self._requests:
+            self._requests.wait_for(lambda: self._in_flight == 0, timeout)
 
     def end_test(self, session: Session, savepoint: Any) -> None:
+        self.wait_idle()
         session.close()
         if savepoint.is_active:
             savepoint.rollback()
@@ -384,6 +406,19 @@ class _Database:
         with self.engine.begin() as connection:
             names = ", ".join(connection.dialect.identifier_preparer.format_table(table) for table in self.tables)
             connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+class _TestClient(APITestClient):
+    """``self.api``: after each response, waits until the app has closed the session it was given."""
+
+    settled: Callable[[], None] | None = None
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            return super().request(method, path, **kwargs)
+        finally:
+            if self.settled is not None:
+                self.settled()
 
 
 class ServiceIntegrationTest(ServiceIntegrationTestMixin, unittest.TestCase):
