@@ -57,7 +57,7 @@ class ResetStrategy(ABC):
                 "for SQLite use isolation = 'transaction'."
             )
         self.engine = engine
-        self.tables: list[Table] = list(metadata.sorted_tables)
+        self.tables: list[Table] = list(metadata.tables.values())  # unordered: FK cycles are fine
         self.allow_unsafe_target = allow_unsafe_target
         self._installed = False
 
@@ -71,11 +71,11 @@ class ResetStrategy(ABC):
             raise
         return connection
 
-    def _failed(self, what: str, exc: DBAPIError) -> DataCleanupError:
+    def _failed(self, what: str, exc: DBAPIError, advice: str) -> DataCleanupError:
         return DataCleanupError(
             f"{type(self).__name__} could not {what} in database {self.engine.url.database!r}: {exc.orig}. "
-            "Nothing was changed. If it waited for a lock, a connection (the app's, the test's) is still inside "
-            "a transaction on these tables: end it before reset()."
+            f"Nothing was changed. {advice} If it waited for a lock ({LOCK_TIMEOUT}), a connection (the app's, "
+            "the test's) is still inside a transaction on these tables: end it before reset()."
         )
 
     @abstractmethod
@@ -116,11 +116,7 @@ class TruncateReset(ResetStrategy):
     """
 
     def __init__(
-        self,
-        engine: Engine,
-        metadata: MetaData,
-        *,
-        seed: Callable[[Connection], object] | None = None,
+        self, engine: Engine, metadata: MetaData, *, seed: Callable[[Connection], object] | None = None,
         allow_unsafe_target: bool = False,
     ) -> None:
         super().__init__(engine, metadata, allow_unsafe_target=allow_unsafe_target)
@@ -141,7 +137,7 @@ class TruncateReset(ResetStrategy):
                     text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; TRUNCATE {names} RESTART IDENTITY CASCADE")
                 )
             except DBAPIError as exc:
-                raise self._failed(f"empty {names}", exc) from exc
+                raise self._failed(f"empty {names}", exc, "Check that the metadata's tables exist.") from exc
             if self.seed is not None:
                 self.seed(connection)
             connection.commit()
@@ -227,7 +223,8 @@ class ChangeCaptureReset(ResetStrategy):
             try:
                 undone = connection.execute(text(f"SELECT {CAPTURE_SCHEMA}.undo()")).scalar_one()
             except DBAPIError as exc:
-                raise self._failed("undo the test's writes (if the schema changed, install() again)", exc) from exc
+                advice = "The log is kept. If the schema changed since install(), call remove() and install()."
+                raise self._failed("undo the test's writes", exc, advice) from exc
             connection.commit()
         return int(undone)
 
@@ -250,7 +247,8 @@ class _Captured:
 
     def json_key(self, row: str) -> str:
         """``jsonb_build_object('id', NEW."id", ...)``: the row's key, named as ``to_jsonb`` names it."""
-        return "jsonb_build_object(" + ", ".join(f"{_literal(k)}, {row}.{_quote(k)}" for k in self.key) + ")"
+        pairs = ("'" + k.replace("'", "''") + f"', {row}.{_quote(k)}" for k in self.key)
+        return f"jsonb_build_object({', '.join(pairs)})"
 
     def undo_sql(self) -> str:
         """Delete the rows at every key the log names, then put back those that existed before the test."""
@@ -282,10 +280,6 @@ def _quote(identifier: str) -> str:
 
 def _prefixed(alias: str, names: list[str]) -> str:
     return ", ".join(f"{alias}.{_quote(name)}" for name in names)
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _install_sql(tables: list[_Captured]) -> str:

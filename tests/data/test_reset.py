@@ -10,8 +10,11 @@ import secrets
 import pytest
 from sqlalchemy import (
     Column,
+    Computed,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
     Integer,
     MetaData,
     Numeric,
@@ -24,7 +27,7 @@ from sqlalchemy.pool import NullPool
 
 from harness.data import schema
 from harness.data.reset import CAPTURE_SCHEMA, ChangeCaptureReset, TruncateReset
-from harness.errors import ConfigError, UsageError
+from harness.errors import ConfigError, DataCleanupError, UsageError
 from harness.registry import registry
 
 metadata = MetaData()
@@ -298,3 +301,118 @@ class TestTwoTestsDoNotSeeEachOthersRows:
 
     def test_second(self, database, app):
         self.check_alone_then_write(database, app)
+
+
+odd = MetaData()
+shelves = Table(
+    "reset_shelves",
+    odd,
+    Column("aisle", Integer, primary_key=True),
+    Column("Shelf's place", Integer, primary_key=True),  # a key whose name needs quoting, in SQL and in JSON
+    Column("label", String(20)),
+    Column("ticket_id", Integer, ForeignKey("reset_tickets.id", use_alter=True)),  # a foreign-key cycle
+)
+tickets = Table(
+    "reset_tickets",
+    odd,
+    Column("id", Integer, Identity(always=True), primary_key=True),
+    Column("total", Numeric(10, 2)),
+    Column("doubled", Numeric(10, 2), Computed("total * 2", persisted=True)),  # generated: never inserted
+    Column("shelf_aisle", Integer),
+    Column("shelf_place", Integer),
+    ForeignKeyConstraint(["shelf_aisle", "shelf_place"], ["reset_shelves.aisle", "reset_shelves.Shelf's place"]),
+)
+
+
+def test_change_capture_handles_composite_and_quoted_keys_identity_always_generated_columns_and_fk_cycles(app):
+    odd_database = schema.shared_database(registry.acquire("postgres"), metadata=odd)
+    odd_app = create_engine(odd_database.url, poolclass=NullPool)
+    with odd_database.engine.begin() as connection:
+        connection.execute(
+            text('INSERT INTO reset_shelves (aisle, "Shelf\'s place", label) SELECT g % 5, g, \'s\' || g '
+                 "FROM generate_series(1, 20) g")
+        )
+        connection.execute(
+            text("INSERT INTO reset_tickets (total, shelf_aisle, shelf_place) SELECT g, "
+                 "CASE WHEN g <= 10 THEN g % 5 END, CASE WHEN g <= 10 THEN g END FROM generate_series(1, 20) g")
+        )
+        connection.execute(text("UPDATE reset_shelves SET ticket_id = \"Shelf's place\""))
+
+    def contents():
+        with odd_database.engine.connect() as connection:
+            return [
+                connection.execute(text(f"SELECT * FROM {name} ORDER BY 1, 2")).all()
+                for name in ("reset_shelves", "reset_tickets")
+            ]
+
+    seeded_rows = contents()
+    try:
+        with ChangeCaptureReset(odd_database.engine, odd) as strategy, odd_app.connect() as connection:
+            connection.execute(text("UPDATE reset_shelves SET \"Shelf's place\" = 99, label = 'moved' "
+                                    "WHERE aisle = 3 AND \"Shelf's place\" = 13"))  # a key changes
+            connection.execute(text("UPDATE reset_shelves SET ticket_id = NULL WHERE aisle = 4"))  # 4 rows
+            connection.execute(text("DELETE FROM reset_tickets WHERE id = 4"))  # it references shelf (4, 4)
+            connection.execute(text("DELETE FROM reset_shelves WHERE aisle = 4 AND \"Shelf's place\" = 4"))
+            connection.execute(text("UPDATE reset_tickets SET total = total + 1"))
+            connection.execute(text("INSERT INTO reset_tickets (total) VALUES (7)"))
+            connection.commit()
+            assert strategy.reset() == 1 + 4 + 1 + 1 + 19 + 1
+            assert contents() == seeded_rows
+            added = connection.execute(text("INSERT INTO reset_tickets (total) VALUES (8) RETURNING id")).scalar()
+            connection.commit()
+            assert added == 21
+            strategy.reset()
+            assert contents() == seeded_rows
+    finally:
+        odd_app.dispose()
+
+
+def test_a_table_missing_from_the_database_is_named(database):
+    missing = MetaData()
+    Table("reset_missing", missing, Column("id", Integer, primary_key=True))
+    with pytest.raises(ConfigError) as excinfo:
+        ChangeCaptureReset(database.engine, missing).install()
+    assert str(excinfo.value) == (
+        f"ChangeCaptureReset: table 'reset_missing' of the metadata is not in database {database.name!r}. "
+        "Nothing was installed. Create the schema and load the seed before install()."
+    )
+    with pytest.raises(DataCleanupError) as excinfo:
+        TruncateReset(database.engine, missing).reset()
+    assert str(excinfo.value) == (
+        f"TruncateReset could not empty reset_missing in database {database.name!r}: relation \"reset_missing\" "
+        "does not exist. Nothing was changed. Check that the metadata's tables exist. If it waited for a lock "
+        "(30s), a connection (the app's, the test's) is still inside a transaction on these tables: end it "
+        "before reset()."
+    )
+
+
+def test_a_failed_undo_changes_nothing_and_keeps_the_log_for_another_try(database, app):
+    seeded_rows = fresh_seed(database.engine)
+    with ChangeCaptureReset(database.engine, metadata) as strategy:
+        with app.begin() as connection:
+            connection.execute(text("DELETE FROM reset_children WHERE id = 1"))
+            connection.execute(text("ALTER TABLE reset_children RENAME COLUMN note TO remark"))
+        try:
+            with pytest.raises(DataCleanupError) as excinfo:
+                strategy.reset()
+            changed = count_children(database.engine)
+        finally:
+            with app.begin() as connection:
+                connection.execute(text("ALTER TABLE reset_children RENAME COLUMN remark TO note"))
+        message = str(excinfo.value)
+        assert message.startswith(
+            f"ChangeCaptureReset could not undo the test's writes in database {database.name!r}: column "
+        ), message
+        assert message.endswith(
+            "Nothing was changed. The log is kept. If the schema changed since install(), call remove() and "
+            "install(). If it waited for a lock (30s), a connection (the app's, the test's) is still inside a "
+            "transaction on these tables: end it before reset()."
+        ), message
+        assert changed == CHILDREN - 1  # the undo rolled back whole
+        assert strategy.reset() == 1
+        assert snapshot(database.engine) == seeded_rows
+
+
+def count_children(engine):
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT count(*) FROM reset_children")).scalar()
