@@ -166,15 +166,6 @@ class DatabaseTestMixin(HarnessLifecycle):
 
     # -- test lifecycle ----------------------------------------------------------------------
 
-    def _harness_test_id(self) -> str:
-        method = getattr(self, "_testMethodName", None) or getattr(self, "_harness_method_name", "")
-        return f"{type(self).__module__}.{type(self).__qualname__}.{method}"
-
-    def setup_method(self, method: Any = None) -> None:
-        if method is not None:
-            self._harness_method_name = method.__name__
-        super().setup_method(method)
-
     def _harness_setup_test(self, stack: ExitStack) -> None:
         super()._harness_setup_test(stack)
         cls = type(self)

@@ -150,6 +150,11 @@ class HarnessLifecycle:
         """A line to print when the test failed (e.g. how to replay its data)."""
         return ""
 
+    def _harness_test_id(self) -> str:
+        """``module.Class.method`` of the running test, under either runner (it seeds Faker for the test)."""
+        method = getattr(self, "_testMethodName", None) or getattr(self, "_harness_method_name", "")
+        return f"{type(self).__module__}.{type(self).__qualname__}.{method}"
+
     # -- the guarded steps -------------------------------------------------------------------
 
     @classmethod
@@ -212,6 +217,8 @@ class HarnessLifecycle:
         cls._harness_exit_class()
 
     def setup_method(self, method: Any = None) -> None:
+        if method is not None:
+            self._harness_method_name = method.__name__  # unittest has _testMethodName; a pytest class has this
         self._harness_enter_test()
 
     def teardown_method(self, method: Any = None) -> None:

@@ -262,9 +262,8 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
             else:
                 self.session = Session(state.engine)
                 stack.callback(state.after_test, self.session)
-            method = getattr(self, "_testMethodName", None) or getattr(self, "_harness_method_name", "")
-            test_id = f"{cls.__module__}.{cls.__qualname__}.{method}"
-            self.data = stack.enter_context(running_test(test_id, self.session, run_seed=state.run_seed)).data
+            current = running_test(self._harness_test_id(), self.session, run_seed=state.run_seed)
+            self.data = stack.enter_context(current).data
         if cls._harness_redis is not None:
             self.redis = redis_py().Redis(connection_pool=cls._harness_redis)
             stack.callback(self.redis.close)
@@ -274,11 +273,6 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
             stack.callback(self.kafka.cleanup)
             if cls._harness_topics.topics:
                 self.kafka.mark(*cls._harness_topics.topics)  # assertions see only this test's messages
-
-    def setup_method(self, method: Any = None) -> None:
-        if method is not None:
-            self._harness_method_name = method.__name__
-        super().setup_method(method)
 
     def _harness_app_status(self) -> str:
         runner = type(self).__dict__.get("_harness_app")
