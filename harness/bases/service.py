@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import threading
 import unittest
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from harness.bases.database import _ClassState
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
 from harness.data import schema
 from harness.data.context import running_test
@@ -186,7 +187,7 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
         state = _Database(engine=database.engine, tables=tables, replay=replay_hint(config),
                           run_seed=run_seed(config))
         cls._harness_db = state
-        stack.callback(state.empty)  # the schema's database is shared: leave it as found
+        stack.callback(state.truncate)  # the schema's database is shared: leave it as found
         if cls._harness_rolls_back():
             state.connection = database.engine.connect()
             stack.callback(state.close)
@@ -195,7 +196,7 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
                 cls.seed_data(session)
                 session.commit()
         else:
-            state.empty()
+            state.truncate()
             with Session(database.engine) as session:
                 cls.seed_data(session)
                 session.commit()
@@ -329,19 +330,13 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
         return self.kafka.assert_published(self._topic(topic), match, timeout)
 
 
-class _Database:
-    """The class's database: its engine and, when tests roll back, the class connection and transaction."""
+@dataclass
+class _Database(_ClassState):
+    """DatabaseTestBase's class state, plus the reset of an app that commits and the requests of one that does not."""
 
-    def __init__(self, *, engine: Engine, tables: list[Any], replay: str, run_seed: int) -> None:
-        self.engine = engine
-        self.tables = tables
-        self.replay = replay
-        self.run_seed = run_seed
-        self.connection: Connection | None = None
-        self.transaction: Any = None
-        self.reset: ResetStrategy | None = None
-        self._requests = threading.Condition()
-        self._in_flight = 0
+    reset: ResetStrategy | None = None
+    _requests: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _in_flight: int = 0
 
     def new_session(self) -> Session:
         """A session inside the running test's transaction (its commit() releases a savepoint)."""
@@ -383,23 +378,6 @@ class _Database:
         session.close()
         if self.reset is not None:
             self.reset.reset()
-
-    def close(self) -> None:
-        if self.connection is None:
-            return
-        with contextlib.suppress(Exception):
-            if self.transaction is not None and self.transaction.is_active:
-                self.transaction.rollback()
-        self.connection.close()
-        self.connection = None
-
-    def empty(self) -> None:
-        """Empty the schema's tables: the database is shared with other classes of the same schema."""
-        if not self.tables:
-            return
-        with self.engine.begin() as connection:
-            names = ", ".join(connection.dialect.identifier_preparer.format_table(table) for table in self.tables)
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
 class _TestClient(APITestClient):
