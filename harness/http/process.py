@@ -77,20 +77,10 @@ class AppProcess:
             )
         config = dataclasses.replace(get_config(), startup_timeout=self.startup_timeout)
         provider = LocalProvider(service, config, current_run())
-        try:
-            self._endpoint = provider.start()
-        except ServiceStartError as exc:
-            raise ServiceStartError(self._explain(str(exc), provider)) from None
+        self._endpoint = provider.start()
         self._provider = provider
         self.url = self._endpoint.url
         return self.url
-
-    def _explain(self, message: str, provider: LocalProvider) -> str:
-        """A start failure, said as a person debugging their app needs it."""
-        message = message.replace("app (", "The app (", 1).replace("app on ", "The app on ", 1)
-        longer = f"raise AppProcess(startup_timeout=...) if it needs longer than {self.startup_timeout:g}s"
-        message = message.replace("raise HARNESS_STARTUP_TIMEOUT on a slow machine", longer)
-        return message.replace("Server log", "Its output", 1)
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 5 s; its directory (and output file) goes too. Safe twice."""

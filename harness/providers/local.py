@@ -180,8 +180,8 @@ class LocalProvider:
             if "already in use" in log or "Address in use" in log:
                 raise _PortTakenError()
             raise ServiceStartError(
-                f"{self.service.name} ({launch.command[0]}) exited with code {code} before it was ready. "
-                f"Server log ({launch.log_path}):\n{log}"
+                f"{launch.title or self.service.name} ({launch.command[0]}) exited with code {code} before it was "
+                f"ready. {launch.output_label} ({launch.log_path}):\n{log}"
             )
 
         def attempt(seconds: float) -> None:
@@ -198,9 +198,9 @@ class LocalProvider:
         if last_error is not None:
             diagnosis = launch.diagnose(process.pid) if launch.diagnose is not None else ""
             raise ServiceStartError(
-                f"{self.service.name} on {launch.endpoint.address} did not answer within "
-                f"{self.config.startup_timeout:g}s (last error: {last_error}); raise HARNESS_STARTUP_TIMEOUT "
-                f"on a slow machine.{' ' + diagnosis if diagnosis else ''} Server log ({launch.log_path}):\n"
+                f"{launch.title or self.service.name} on {launch.endpoint.address} did not answer within "
+                f"{self.config.startup_timeout:g}s (last error: {last_error}); {launch.slow_start_advice}."
+                f"{' ' + diagnosis if diagnosis else ''} {launch.output_label} ({launch.log_path}):\n"
                 f"{self.logs()}"
             )
         return launch.endpoint

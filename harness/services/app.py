@@ -79,9 +79,12 @@ class AppService:
             service=self.name, provider="local", host="127.0.0.1", port=port, url=f"http://127.0.0.1:{port}",
             owned=True, details={"health_path": self.spec.health_path, "port_env": self.spec.port_env},
         )
+        longer = f"raise AppProcess(startup_timeout=...) if it needs longer than {config.startup_timeout:g}s"
         return LocalLaunch(
             command=command, endpoint=endpoint, env=env, stop_signal=signal.SIGTERM,
             cwd=Path(self.spec.cwd) if self.spec.cwd else Path.cwd(), diagnose=self._diagnose(port),
+            title="The app", output_label="Its output",
+            slow_start_advice=longer,
         )
 
     def _diagnose(self, port: int) -> Callable[[int], str]:

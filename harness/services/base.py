@@ -269,6 +269,12 @@ class LocalLaunch:
     """Where the process starts (default: its work directory)."""
     diagnose: Callable[[int], str] | None = None
     """Given the pid of a process that never became ready, anything more to say about why (or "")."""
+    title: str | None = None
+    """How start-up errors name the process (default: the service's name)."""
+    output_label: str = "Server log"
+    """What start-up errors call its output."""
+    slow_start_advice: str = "raise HARNESS_STARTUP_TIMEOUT on a slow machine"
+    """What a start-up error that timed out tells the user to do."""
     inherit_env: bool = True
     """Start from the runner's environment (True) or from ``env`` alone."""
 
