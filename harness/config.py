@@ -103,25 +103,34 @@ def service_settings(service: Service) -> dict[str, Setting]:
 
 
 _broken: set[str] = set()
+_names_cache: dict[tuple[int, ...], tuple[list[Service], dict[str, tuple[str, Setting]]]] = {}
 
 
 def _service_names() -> dict[str, tuple[str, Setting]]:
-    """``<service>_<setting>`` (and older aliases) -> (service, setting), for every registered service."""
+    """``<service>_<setting>`` (and older aliases) -> (service, setting), for every registered service.
+
+    Built once per set of registered services (every attribute read and every value parsed asks).
+    """
     from harness.services.catalog import get_service, service_names
 
-    names: dict[str, tuple[str, Setting]] = {}
+    loaded: list[Service] = []
     for service_name in service_names():
         try:
-            service = get_service(service_name)
+            loaded.append(get_service(service_name))
         except ConfigError as exc:  # one broken plugin must not stop runs that never use it
             if service_name not in _broken:
                 _broken.add(service_name)
                 warnings.warn(HarnessWarning(f"{exc} Its settings are ignored until then."), stacklevel=2)
-            continue
-        for setting in service_settings(service).values():
-            for name in (setting.name, *setting.aliases):
-                names[f"{service.name}_{name}"] = (service.name, setting)
-    return names
+    key = tuple(id(service) for service in loaded)
+    cached = _names_cache.get(key)
+    if cached is None:
+        names: dict[str, tuple[str, Setting]] = {}
+        for service in loaded:
+            for setting in service_settings(service).values():
+                for name in (setting.name, *setting.aliases):
+                    names[f"{service.name}_{name}"] = (service.name, setting)
+        cached = _names_cache[key] = (loaded, names)  # the services kept alive: their ids stay theirs
+    return cached[1]
 
 
 def setting_variable(service: str, name: str) -> str:
