@@ -106,10 +106,6 @@ class AppProcess:
             self.output()[-OUTPUT_TAIL_CHARS:] or "(nothing)"
         )
 
-    def describe(self) -> str:
-        """For an APITestClient's connection error: whether the app still runs."""
-        return self.status() or f"The app process is still running (pid {self.pid})."
-
     def output(self) -> str:
         """Everything the app printed (stdout and stderr) since it started."""
         return self.output_since(0)
