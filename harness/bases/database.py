@@ -95,9 +95,17 @@ class DatabaseTestMixin(HarnessLifecycle):
                 pass
 
             cls.Base = Base
-            stack.callback(delattr, cls, "Base")
+            stack.callback(forget_class_attributes, cls, ("Base",))
             cls.setup_models()
-            return Base.metadata
+            # A guide's setup_models often makes a base of its own (cls.Base = declarative_base()).
+            declared = cls.Base
+            metadata = getattr(declared, "metadata", None)
+            if not isinstance(metadata, MetaData):
+                raise ConfigError(
+                    f"{cls.__qualname__}.setup_models() set cls.Base to {declared!r}, which has no SQLAlchemy "
+                    "metadata. Declare the models on cls.Base as given, or set cls.Base to your declarative base."
+                )
+            return metadata
         return cls.metadata
 
     @classmethod

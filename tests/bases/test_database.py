@@ -106,6 +106,50 @@ class TestModelsDeclaredInTheClass(DatabaseTestBase):
         assert self.session.scalar(select(func.count()).select_from(self.Note)) == 1
 
 
+class TestModelsOnABaseOfTheirOwn(DatabaseTestBase):
+    """setup_models as the guides write it: its own declarative_base(), set as cls.Base."""
+
+    @classmethod
+    def setup_models(cls):
+        from sqlalchemy import Column, Integer, String
+        from sqlalchemy.orm import declarative_base
+
+        Base = declarative_base()
+
+        class Product(Base):
+            __tablename__ = "guide_products"
+            id = Column(Integer, primary_key=True)
+            sku = Column(String(20), unique=True, nullable=False)
+
+        cls.Base = Base
+        cls.Product = Product
+
+    def test_its_tables_were_created(self):
+        self.session.add(self.Product(sku="A-1"))
+        self.session.commit()
+        assert self.session.scalar(select(func.count()).select_from(self.Product)) == 1
+
+
+def test_setup_models_setting_base_to_something_without_metadata_is_refused():
+    class Case(DatabaseTestBase):
+        database = "sqlite"
+
+        @classmethod
+        def setup_models(cls):
+            cls.Base = object
+
+        def test_nothing(self):
+            pass
+
+    result = run_case(Case)
+    assert len(result.errors) == 1
+    assert result.errors[0][1].rstrip().endswith(
+        "ConfigError: test_setup_models_setting_base_to_something_without_metadata_is_refused.<locals>.Case"
+        ".setup_models() set cls.Base to <class 'object'>, which has no SQLAlchemy metadata. Declare the models "
+        "on cls.Base as given, or set cls.Base to your declarative base."
+    )
+
+
 def test_tables_in_a_postgresql_schema_get_their_schema_created():
     from sqlalchemy import Column, Integer, MetaData, Table
 
