@@ -2,6 +2,9 @@ import pytest
 
 from tests.helpers import MODELS, write
 
+# A project of its own, run from its directory by tests/test_guide_suite.py.
+collect_ignore = ["guide"]
+
 
 @pytest.fixture()
 def models_module(tmp_path):

@@ -114,7 +114,7 @@ class TestModelsOnABaseOfTheirOwn(DatabaseTestBase):
         from sqlalchemy import Column, Integer, String
         from sqlalchemy.orm import declarative_base
 
-        Base = declarative_base()
+        Base = declarative_base()  # noqa: N806 - as the guides spell it
 
         class Product(Base):
             __tablename__ = "guide_products"
