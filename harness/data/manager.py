@@ -235,7 +235,7 @@ class TestDataManager:
         try:
             return self._cleanup()
         finally:
-            self.close()
+            self._close_own_engine()  # not self.close(): a subclass may have its own, for its own things
 
     def _cleanup(self) -> int:
         for session, listener in self._watched:
@@ -269,6 +269,9 @@ class TestDataManager:
 
         The manager stays usable: a later :meth:`create` connects again.
         """
+        self._close_own_engine()
+
+    def _close_own_engine(self) -> None:
         if self._own_engine is not None:
             self._own_engine.dispose()
 

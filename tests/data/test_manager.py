@@ -282,17 +282,22 @@ def test_a_subclass_with_the_guides_own_helpers_works(engine, pg_database):
         def __init__(self, database_url):
             super().__init__(database_url)
             self.users_made = 0
+            self.closed = False
 
         def create_test_user(self, **values):
             self.users_made += 1
             return self.create(User, **{"name": f"user {self.users_made}", **values})
 
-    manager = GuideDataManager(_libpq_url(pg_database))
+        def close(self):  # the guide's own, for its own session: cleanup() must not call it
+            self.closed = True
+
+    manager = GuideDataManager(_libpq_url(pg_database, application_name="harness-manager-subclass"))
     assert manager.create_test_user().name == "user 1"
     assert manager.create_test_user(name="bob").name == "bob"
     assert count(engine, "users") == 2
     assert manager.cleanup() == 2
     assert count(engine, "users") == 0
+    assert not manager.closed and _connections(engine, "harness-manager-subclass", expected=0) == 0
 
 
 @pytest.mark.parametrize(
