@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.config_aliases import FAMILIAR_NAMES, read_familiar, require_an_address, translate
 from harness.errors import ConfigError, HarnessWarning, did_you_mean
 from harness.redaction import SecretURL, redact, secret_url
 from harness.services.base import Service, Setting
@@ -158,6 +159,35 @@ class IntegrationTestConfig:
         config = IntegrationTestConfig.load(startup_timeout=60, postgres_url="postgresql://u:p@db:5432/app")
         assert config.replace(keep=True).keep
         assert config.setting("postgres", "url") == config.postgres_url
+
+    The keywords of hand-written harnesses work as arguments too (here, ``.load()``,
+    ``.replace()``, ``config_overrides``; not in the ini section or the environment),
+    and read back as attributes (``config.database_url`` is the PostgreSQL URL in effect)::
+
+        config = IntegrationTestConfig(database_url="postgresql://u:p@db:5432/app", use_containers=False)
+        assert config.postgres_url == config.database_url and config.provider == "external"
+
+    ============================  =======================  ==================================================
+    keyword                       harness setting          what happens
+    ============================  =======================  ==================================================
+    ``database_url``              ``postgres_url``         PostgreSQL at that URL
+    ``redis_url``                 ``redis_url``            Redis at that URL
+    ``kafka_bootstrap_servers``   ``kafka_url``            the brokers at that list (a list is joined by ",")
+    ``use_containers=True``       ``provider="auto"``      harness starts the servers (local binaries, else
+                                                           Docker); the three URLs above given with it are
+                                                           not used, and a warning says so
+    ``use_containers=False``      ``provider="external"``  only servers you run; no URL at all: ConfigError
+    ``timeout``                   ``startup_timeout``      how long a server may take to become ready
+    ``api_base_url``              (kept)                   read back only (``APITestClient(config.api_base_url)``)
+    ``parallel_execution``        (kept)                   ``True`` warns: parallelism is pytest-xdist's ``-n``
+    ``cleanup_after_test``        (kept)                   ``False`` warns: each test's data is always undone
+    ``retry_count``,              (kept)                   warns: harness probes readiness until
+    ``retry_delay``                                        ``startup_timeout`` instead of fixed retries
+    ============================  =======================  ==================================================
+
+    The warnings are :class:`~harness.errors.HarnessWarning`. Unread, ``use_containers`` is
+    whether ``provider`` is not ``external``, ``parallel_execution`` False,
+    ``cleanup_after_test`` True, and the rest None.
     """
 
     provider: str = "auto"
@@ -173,8 +203,12 @@ class IntegrationTestConfig:
     allow_cleanup: tuple[str, ...] = ()
     services: tuple[tuple[str, str, Any], ...] = field(default=())
     """(service, setting, value) of every service setting given explicitly; read them with :meth:`setting`."""
+    familiar: tuple[tuple[str, Any], ...] = field(default=())
+    """(name, value) of the familiar keywords harness keeps only to be read back (``parallel_execution``, ...)."""
 
     def __init__(self, **settings: Any) -> None:
+        settings, familiar = translate(settings)
+        familiar = {**dict(settings.pop("familiar", ())), **familiar}
         own = {item.name for item in dataclasses.fields(self)}
         given: dict[tuple[str, str], Any] = {}
         for service, name, value in settings.pop("services", ()):
@@ -183,7 +217,7 @@ class IntegrationTestConfig:
         known = _service_names() if unknown else {}
         for name in unknown:
             if name not in known:
-                everything = [*sorted(own - {"services"}), *known]
+                everything = [*sorted(own - {"services", "familiar"}), *known, *FAMILIAR_NAMES]
                 raise ConfigError(
                     f"IntegrationTestConfig: unknown setting {name!r}; known settings: {', '.join(everything)}."
                     + did_you_mean(name, everything)
@@ -200,6 +234,8 @@ class IntegrationTestConfig:
         checked = tuple(sorted((service, name, self._checked(service, name, value))
                                for (service, name), value in given.items() if value is not None))
         object.__setattr__(self, "services", checked)
+        object.__setattr__(self, "familiar", tuple(sorted(familiar.items())))
+        require_an_address(self)
         if self.provider not in PROVIDERS:
             raise ConfigError(f"provider={self.provider!r} {_check_provider(self.provider)}")
         for name in ("startup_timeout", "connect_timeout"):
@@ -225,6 +261,8 @@ class IntegrationTestConfig:
             raise AttributeError(name)
         found = _service_names().get(name)
         if found is None:
+            if name in FAMILIAR_NAMES:
+                return read_familiar(self, name)
             raise AttributeError(f"{type(self).__name__!s} has no setting {name!r}")
         return self.setting(found[0], found[1].name)
 
@@ -269,8 +307,10 @@ class IntegrationTestConfig:
     def replace(self, **changes: Any) -> IntegrationTestConfig:
         """A copy with ``changes`` applied; unknown names raise :class:`ConfigError`."""
         _check_names(changes, "config_overrides")
+        changes, familiar = translate(changes)
         current = {item.name: getattr(self, item.name) for item in dataclasses.fields(self)}
         explicit = {f"{service}_{name}": value for service, name, value in current.pop("services")}
+        current["familiar"] = (*current["familiar"], *familiar.items())  # later entries win
         return type(self)(**{**current, **explicit, **changes})
 
     @classmethod
@@ -284,6 +324,7 @@ class IntegrationTestConfig:
     ) -> IntegrationTestConfig:
         """Merge arguments > ``cli`` > ini section > environment > defaults."""
         _check_names(arguments, "IntegrationTestConfig.load()")
+        arguments, familiar = translate(arguments)
         layers: list[Mapping[str, Any]] = [
             _canonical(arguments),
             _canonical(cli or {}),
@@ -293,7 +334,7 @@ class IntegrationTestConfig:
         merged: dict[str, Any] = {}
         for layer in reversed(layers):
             merged.update({name: value for name, value in layer.items() if value is not None})
-        return cls(**merged)
+        return cls(**merged, familiar=tuple(familiar.items()))
 
 
 def _canonical(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -314,9 +355,9 @@ def _all_names() -> list[str]:
 def _check_names(values: Mapping[str, Any], where: str) -> None:
     known: list[str] = []
     for name in values:
-        if name in _SOURCES:
+        if name in _SOURCES or name in FAMILIAR_NAMES:
             continue
-        known = known or _all_names()
+        known = known or [*_all_names(), *FAMILIAR_NAMES]
         if name not in known:
             raise ConfigError(
                 f"{where}: unknown setting {name!r}; known settings: {', '.join(known)}."

@@ -1,6 +1,6 @@
 import pytest
 
-from harness import ConfigError, IntegrationTestConfig
+from harness import ConfigError, HarnessWarning, IntegrationTestConfig
 
 
 def test_defaults():
@@ -200,3 +200,164 @@ def test_a_broken_service_plugin_is_a_warning_not_the_end_of_every_run(tmp_path)
     assert result.stdout.startswith("5\nHarnessWarning The service 'broken' is registered as 'no_such_module:SERVICE'")
     assert "ModuleNotFoundError: No module named 'no_such_module'" in result.stdout
     assert result.stdout.rstrip().endswith("Its settings are ignored until then.")
+
+
+# -- the keywords of hand-written harnesses ---------------------------------------------------------
+
+GUIDE_URLS = {
+    "database_url": "postgresql://test:guide-pw@localhost:5432/test_db",
+    "redis_url": "redis://localhost:6379/0",
+    "kafka_bootstrap_servers": "localhost:9092",
+}
+
+
+def test_guide_config_with_servers_you_run_maps_onto_harness_settings():
+    config = IntegrationTestConfig(**GUIDE_URLS, api_base_url="http://localhost:8000", use_containers=False,
+                                   cleanup_after_test=True, timeout=45)
+    assert config.postgres_url == config.database_url == GUIDE_URLS["database_url"]
+    assert config.redis_url == GUIDE_URLS["redis_url"]
+    assert config.kafka_url == config.kafka_bootstrap_servers == "localhost:9092"
+    assert config.provider == "external" and config.use_containers is False
+    assert config.startup_timeout == config.timeout == 45.0
+    assert config.api_base_url == "http://localhost:8000"
+    assert config.cleanup_after_test is True and config.parallel_execution is False
+    assert config.retry_count is None and config.retry_delay is None
+    assert "guide-pw" not in repr(config)
+
+
+def test_the_guides_addresses_choose_the_external_provider_and_use_containers_a_local_one():
+    from harness.registry import choose_provider
+    from harness.services.catalog import get_service
+
+    postgres = get_service("postgres")
+    external = IntegrationTestConfig(database_url=GUIDE_URLS["database_url"], use_containers=False)
+    assert choose_provider(postgres, external) == "external"
+    with pytest.warns(HarnessWarning):
+        started = IntegrationTestConfig(database_url=GUIDE_URLS["database_url"], use_containers=True)
+    assert choose_provider(postgres, started) == "local"
+
+
+def test_with_use_containers_the_guides_addresses_are_not_used_and_a_warning_says_so():
+    with pytest.warns(HarnessWarning) as caught:
+        config = IntegrationTestConfig(**GUIDE_URLS, use_containers=True)
+    assert [str(warning.message) for warning in caught] == [
+        "IntegrationTestConfig(use_containers=True): harness starts its own servers (local binaries, else Docker), "
+        "so database_url, redis_url, kafka_bootstrap_servers are not used. Tests get the running servers' "
+        "addresses from the bases (cls.database_url, cls.redis_url, cls.bootstrap_servers) or the fixtures "
+        "(harness_postgres.url, ...); pass use_containers=False to use the servers at these addresses instead."
+    ]
+    assert caught[0].filename == __file__  # points at the user's line, not at harness
+    assert config.provider == "auto" and config.use_containers is True
+    assert config.database_url is None and config.redis_url is None and config.kafka_bootstrap_servers is None
+
+
+def test_settings_harness_cannot_honour_warn_saying_what_it_does_instead():
+    with pytest.warns(HarnessWarning) as caught:
+        config = IntegrationTestConfig(parallel_execution=True, cleanup_after_test=False, retry_count=3,
+                                       retry_delay=1.0)
+    assert [str(warning.message) for warning in caught] == [
+        "IntegrationTestConfig(parallel_execution=True) is not used: harness does not run tests in parallel itself. "
+        "Run pytest with pytest-xdist's -n (pytest -n 4); harness gives every worker its own databases, topics and "
+        "Redis databases on the shared servers.",
+        "IntegrationTestConfig(cleanup_after_test=False) is not used: harness always undoes each test's data "
+        "(rolled-back transaction, deleted topics, emptied Redis database) so that tests stay isolated. To look at "
+        "the data, stop in the test (breakpoint()); keep=True (--harness-keep) leaves the servers running after "
+        "the run.",
+        "IntegrationTestConfig(retry_count=3, retry_delay=1.0) are not used: harness waits for each server with a "
+        "readiness probe until it answers, up to startup_timeout (timeout=) seconds, instead of a fixed number of "
+        "retries.",
+    ]
+    assert {warning.filename for warning in caught} == {__file__}
+    assert (config.parallel_execution, config.cleanup_after_test) == (True, False)
+    assert (config.retry_count, config.retry_delay) == (3, 1.0)
+
+
+def test_what_harness_does_anyway_is_not_warned_about():
+    # warnings are errors in this suite: any warning here fails the test
+    config = IntegrationTestConfig(parallel_execution=False, cleanup_after_test=True, timeout=10,
+                                   api_base_url="http://localhost:8000")
+    assert config.replace(keep=True).parallel_execution is False  # a replace does not warn again either
+
+
+def test_guide_names_read_back_sensible_defaults():
+    config = IntegrationTestConfig()
+    assert config.database_url is None and config.kafka_bootstrap_servers is None and config.redis_url is None
+    assert config.use_containers is True and config.timeout == 30.0
+    assert config.cleanup_after_test is True and config.parallel_execution is False
+    assert config.retry_count is None and config.retry_delay is None and config.api_base_url is None
+    assert IntegrationTestConfig(provider="external").use_containers is False
+
+
+def test_a_misspelt_guide_keyword_suggests_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown setting 'databse_url'.*\. Did you mean 'database_url'\?$"):
+        IntegrationTestConfig(databse_url="postgresql://localhost/test_db")
+    with pytest.raises(ConfigError, match=r"^config_overrides: unknown setting 'use_container'.*Did you mean "
+                                          r"'use_containers'\?$"):
+        IntegrationTestConfig().replace(use_container=True)
+    with pytest.raises(ConfigError, match=r"unknown setting 'kafka_bootstrap_server'.*Did you mean "
+                                          r"'kafka_bootstrap_servers'\?$"):
+        IntegrationTestConfig.load(environ={}, search_from=tmp_path, kafka_bootstrap_server="localhost:9092")
+
+
+def test_use_containers_false_without_any_address_is_an_error():
+    with pytest.raises(ConfigError) as excinfo:
+        IntegrationTestConfig(use_containers=False)
+    assert str(excinfo.value) == (
+        "IntegrationTestConfig(use_containers=False): harness is to use servers you run, but no address was given. "
+        "Pass database_url=..., redis_url=... or kafka_bootstrap_servers=... (or set HARNESS_POSTGRES_URL, "
+        "HARNESS_REDIS_URL, HARNESS_KAFKA_URL), or use_containers=True to let harness start them."
+    )
+    # an address from the environment is one
+    config = IntegrationTestConfig.load(environ={"HARNESS_REDIS_URL": "redis://cache:6379/0"}, search_from="/",
+                                        use_containers=False)
+    assert config.redis_url == "redis://cache:6379/0" and config.provider == "external"
+
+
+def test_a_guide_keyword_and_harness_name_for_one_setting_are_refused_together():
+    with pytest.raises(ConfigError) as excinfo:
+        IntegrationTestConfig(database_url="postgresql://a/x", postgres_url="postgresql://b/x")
+    assert str(excinfo.value) == (
+        "IntegrationTestConfig: database_url and postgres_url are the same setting (postgres_url); give one of them."
+    )
+    with pytest.raises(ConfigError, match="kafka_bootstrap_servers and kafka_bootstrap are the same setting"):
+        IntegrationTestConfig(kafka_bootstrap_servers="a:9092", kafka_bootstrap="b:9092")
+    with pytest.raises(ConfigError, match="timeout and startup_timeout are the same setting"):
+        IntegrationTestConfig(timeout=5, startup_timeout=6)
+    with pytest.raises(ConfigError) as excinfo:
+        IntegrationTestConfig(use_containers=False, provider="local", database_url="postgresql://a/x")
+    assert str(excinfo.value) == (
+        "IntegrationTestConfig: use_containers=False and provider='local' contradict each other; give one of them "
+        "(use_containers=False means provider='external')."
+    )
+    assert IntegrationTestConfig(use_containers=True, provider="local").provider == "local"  # no contradiction
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"use_containers": "yes"}, "use_containers='yes' is not valid: expected True or False."),
+        ({"timeout": 0}, "timeout=0 is not valid: expected a positive number of seconds (harness's startup_timeout)."),
+        ({"retry_count": -1}, "retry_count=-1 is not valid: expected a whole number, 0 or more."),
+        ({"retry_delay": "1s"}, "retry_delay='1s' is not valid: expected a number of seconds, 0 or more."),
+        ({"api_base_url": "localhost:8000"},
+         "api_base_url='localhost:8000' is not valid: expected a URL starting with http:// or https://."),
+    ],
+)
+def test_a_bad_value_of_a_guide_keyword_says_what_it_takes(settings, message):
+    with pytest.raises(ConfigError) as excinfo:
+        IntegrationTestConfig(**settings)
+    assert str(excinfo.value) == f"IntegrationTestConfig: {message}"
+
+
+def test_guide_keywords_work_through_load_and_replace(tmp_path):
+    environ = {"HARNESS_STARTUP_TIMEOUT": "9", "HARNESS_POSTGRES_URL": "postgresql://env/x"}
+    config = IntegrationTestConfig.load(environ=environ, search_from=tmp_path, timeout=12,
+                                        database_url="postgresql://argument/x", api_base_url="http://app:8000")
+    assert config.timeout == 12.0 and config.database_url == "postgresql://argument/x"  # arguments beat env
+    assert config.api_base_url == "http://app:8000"
+    changed = config.replace(kafka_bootstrap_servers=["k1:9092", "k2:9092"], retry_count=None)
+    assert changed.kafka_url == "k1:9092,k2:9092"
+    assert changed.api_base_url == "http://app:8000" and changed.database_url == "postgresql://argument/x"
+    assert config.replace(use_containers=False).provider == "external"
+    assert config.replace(database_url="postgresql://other/x").postgres_url == "postgresql://other/x"
+    assert config.replace(api_base_url="http://other:8000").api_base_url == "http://other:8000"

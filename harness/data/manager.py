@@ -7,15 +7,16 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Table, delete, event, inspect, tuple_
+from sqlalchemy import Table, create_engine, delete, event, inspect, make_url, tuple_
 from sqlalchemy.engine import URL, Connection, Engine
-from sqlalchemy.exc import DBAPIError, NoInspectionAvailable
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoInspectionAvailable
 from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.sql.ddl import sort_tables_and_constraints
 
 from harness.config import get_config
 from harness.data.safety import check_cleanup_target, is_allowed, refuse_unreachable
 from harness.errors import ConfigError, DataCleanupError
+from harness.redaction import mask_url, redact, register_url
 
 __all__ = ["TestDataManager", "TrackedRow"]
 
@@ -40,6 +41,28 @@ def _as_table(table_or_model: Any) -> Table:
     if not isinstance(mapper, Mapper) or not isinstance(mapper.local_table, Table):
         raise ConfigError(f"{table_or_model!r} is neither a Table nor a mapped class.")
     return mapper.local_table
+
+
+def _engine_from_url(url: str | URL) -> Engine:
+    """An engine of the manager's own on ``url``; a URL it cannot use is a ConfigError that hides the password."""
+    text = url.render_as_string(hide_password=False) if isinstance(url, URL) else str(url)
+    register_url(text)
+    shown = mask_url(text)
+    try:
+        parsed = make_url(url)
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")  # harness's driver, not SQLAlchemy 2.0's psycopg2
+        return create_engine(parsed)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(
+            f"TestDataManager({shown!r}) is not a database URL SQLAlchemy can use ({redact(str(exc))}). "
+            "Give one like postgresql://user:password@host:5432/dbname, or an Engine, Connection or Session."
+        ) from None
+    except ImportError as exc:
+        raise ConfigError(
+            f"TestDataManager({shown!r}): the database driver the URL names is not installed ({exc}). "
+            "Install it, or name one you have in the URL (postgresql+psycopg://...)."
+        ) from None
 
 
 def _pk_tuple(table: Table, pk: Any) -> tuple[Any, ...]:
@@ -73,18 +96,35 @@ class TestDataManager:
             data.create(Order, user_id=user.id, total=10)
         # both rows are gone here
 
+    Given a database URL (a string or a SQLAlchemy ``URL``) it makes an engine of
+    its own, whose connections :meth:`cleanup`, :meth:`close` and the end of a
+    ``with`` block close; subclasses add their own helpers::
+
+        class Data(TestDataManager):
+            def create_test_user(self, **values):
+                return self.create(User, **{"name": "ada", **values})
+
+        data = Data("postgresql://test:test@localhost:5432/test_db")
+        data.create_test_user()
+        data.cleanup()
+
     Cleanup refuses (``UnsafeTargetError``) a database that is not local, not
     created by harness and not allowed by ``HARNESS_ALLOW_CLEANUP``.
     """
 
     __test__ = False  # a helper, not a test class
 
-    def __init__(self, target: Engine | Connection | Session, *, allow_unsafe_target: bool = False) -> None:
+    def __init__(
+        self, target: Engine | Connection | Session | str | URL, *, allow_unsafe_target: bool = False
+    ) -> None:
+        self._own_engine: Engine | None = None
+        if isinstance(target, (str, URL)):
+            target = self._own_engine = _engine_from_url(target)
         if not isinstance(target, (Engine, Connection, Session)):
             raise ConfigError(
-                f"TestDataManager needs an Engine, Connection or Session, got {type(target).__name__}."
+                f"TestDataManager needs an Engine, Connection, Session or database URL, got {type(target).__name__}."
             )
-        self.target = target
+        self.target: Engine | Connection | Session = target
         self.allow_unsafe_target = allow_unsafe_target
         self.created: list[Any] = []
         self._seen: set[int] = set()
@@ -189,8 +229,15 @@ class TestDataManager:
     def cleanup(self) -> int:
         """Delete every tracked row (children first, batched per table); return how many were deleted.
 
-        Bound to a session, the deletes run in that session and are committed with it.
+        Bound to a session, the deletes run in that session and are committed with it. Made from
+        a URL, the manager's connections are closed afterwards, whatever the outcome.
         """
+        try:
+            return self._cleanup()
+        finally:
+            self._close_own_engine()  # not self.close(): a subclass may have its own, for its own things
+
+    def _cleanup(self) -> int:
         for session, listener in self._watched:
             if event.contains(session, "after_flush", listener):
                 event.remove(session, "after_flush", listener)
@@ -216,6 +263,17 @@ class TestDataManager:
         self.created.clear()
         self._seen.clear()
         return deleted
+
+    def close(self) -> None:
+        """Close the connections of the engine made from a URL (none for a given engine); safe twice.
+
+        The manager stays usable: a later :meth:`create` connects again.
+        """
+        self._close_own_engine()
+
+    def _close_own_engine(self) -> None:
+        if self._own_engine is not None:
+            self._own_engine.dispose()
 
     def _checked_delete(
         self, bind: Engine | Connection | Session, rows: dict[Table, list[tuple[Any, ...]]], url: URL

@@ -188,8 +188,9 @@ def test_create_on_a_table_without_a_primary_key_is_refused_before_inserting(eng
 
 
 def test_wrong_target_type_is_refused():
-    with pytest.raises(ConfigError, match="needs an Engine, Connection or Session, got str"):
-        TestDataManager("postgresql://")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError) as excinfo:
+        TestDataManager(42)  # type: ignore[arg-type]
+    assert str(excinfo.value) == "TestDataManager needs an Engine, Connection, Session or database URL, got int."
 
 
 def test_never_flushed_instances_are_skipped(engine):
@@ -202,3 +203,134 @@ def test_deletion_order_puts_children_before_parents(engine):
     order = [t.name for t in TestDataManager(engine)._ordered(Base.metadata.sorted_tables)]
     assert order.index("items") < order.index("orders") < order.index("users")
     assert order.index("slots") < order.index("shelves")
+
+
+# -- made from a database URL, as the guides write it ------------------------------------------------
+
+
+def _libpq_url(pg_database, **query):
+    """The database's URL as an application reads it (``postgresql://``, no driver named), as guides pass it."""
+    from urllib.parse import urlencode
+
+    from harness.services.postgres import database_url
+
+    url = database_url(pg_database.endpoint, pg_database.name)
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(query)}" if query else str(url)
+
+
+def _connections(engine, application_name, *, expected=None):
+    """How many server connections carry ``application_name``; with ``expected``, waits (up to 10 s) for that count:
+    a backend leaves pg_stat_activity a moment after its client closed the socket."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:
+        with engine.connect() as connection:
+            found = connection.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"), {"name": application_name}
+            ).scalar_one()
+        if expected is None or found == expected or time.monotonic() > deadline:
+            return found
+        time.sleep(0.01)
+
+
+def test_a_database_url_string_creates_tracks_and_cleans_up(engine, pg_database):
+    url = _libpq_url(pg_database)
+    assert url.startswith("postgresql://")  # no driver named: SQLAlchemy 2.0 would pick psycopg2
+    manager = TestDataManager(url)
+    user = manager.create(User, name="ada")
+    manager.create(Order, user_id=user.id, total=3)
+    assert (count(engine, "users"), count(engine, "orders")) == (1, 1)
+    assert manager.cleanup() == 2
+    assert (count(engine, "users"), count(engine, "orders")) == (0, 0)
+
+
+def test_a_sqlalchemy_url_object_works_too(engine, pg_database):
+    from sqlalchemy import make_url
+
+    with TestDataManager(make_url(_libpq_url(pg_database))) as manager:
+        manager.create(User, name="ada")
+        assert count(engine, "users") == 1
+    assert count(engine, "users") == 0
+
+
+@pytest.mark.parametrize("ending", ["cleanup", "close", "with", "failed cleanup"])
+def test_the_engine_made_from_a_url_closes_its_connections(engine, pg_database, ending):
+    name = f"harness-manager-{ending.replace(' ', '-')}"
+    manager = TestDataManager(_libpq_url(pg_database, application_name=name))
+    with manager:
+        user = manager.create(User, name="ada")
+        assert _connections(engine, name) == 1
+        if ending == "failed cleanup":
+            with engine.begin() as connection:
+                connection.execute(insert(Order.__table__), [{"user_id": user.id, "total": 1}])  # untracked child
+            with pytest.raises(DataCleanupError):
+                manager.cleanup()
+            assert _connections(engine, name, expected=0) == 0
+            with engine.begin() as connection:
+                connection.execute(text("DELETE FROM orders"))
+        elif ending != "with":
+            getattr(manager, ending)()
+            assert _connections(engine, name, expected=0) == 0
+            manager.create(User, name="again")  # still usable: it connects again
+    assert _connections(engine, name, expected=0) == 0
+    assert count(engine, "users") == 0
+
+
+def test_a_subclass_with_the_guides_own_helpers_works(engine, pg_database):
+    class GuideDataManager(TestDataManager):
+        def __init__(self, database_url):
+            super().__init__(database_url)
+            self.users_made = 0
+            self.closed = False
+
+        def create_test_user(self, **values):
+            self.users_made += 1
+            return self.create(User, **{"name": f"user {self.users_made}", **values})
+
+        def close(self):  # the guide's own, for its own session: cleanup() must not call it
+            self.closed = True
+
+    manager = GuideDataManager(_libpq_url(pg_database, application_name="harness-manager-subclass"))
+    assert manager.create_test_user().name == "user 1"
+    assert manager.create_test_user(name="bob").name == "bob"
+    assert count(engine, "users") == 2
+    assert manager.cleanup() == 2
+    assert count(engine, "users") == 0
+    assert not manager.closed and _connections(engine, "harness-manager-subclass", expected=0) == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://app:s3cret-pw@db:notaport/app",
+         "TestDataManager('postgresql://app:***@db:notaport/app') is not a database URL SQLAlchemy can use "
+         "(invalid literal for int() with base 10: 'notaport'). Give one like "
+         "postgresql://user:password@host:5432/dbname, or an Engine, Connection or Session."),
+        ("postgres-ql://app:s3cret-pw@db/app",
+         "TestDataManager('postgres-ql://app:***@db/app') is not a database URL SQLAlchemy can use "
+         "(Could not parse SQLAlchemy URL from given URL string). Give one like "
+         "postgresql://user:password@host:5432/dbname, or an Engine, Connection or Session."),
+        ("nosuchdb://app:s3cret-pw@db/app",
+         "TestDataManager('nosuchdb://app:***@db/app') is not a database URL SQLAlchemy can use "
+         "(Can't load plugin: sqlalchemy.dialects:nosuchdb). Give one like "
+         "postgresql://user:password@host:5432/dbname, or an Engine, Connection or Session."),
+        ("mysql+nosuchdriver://app:s3cret-pw@db/app",
+         "TestDataManager('mysql+nosuchdriver://app:***@db/app') is not a database URL SQLAlchemy can use "
+         "(Can't load plugin: sqlalchemy.dialects:mysql.nosuchdriver). Give one like "
+         "postgresql://user:password@host:5432/dbname, or an Engine, Connection or Session."),
+    ],
+)
+def test_a_url_it_cannot_use_is_a_config_error_without_the_password(url, message):
+    with pytest.raises(ConfigError) as excinfo:
+        TestDataManager(url)
+    assert str(excinfo.value) == message
+
+
+def test_a_url_whose_driver_is_missing_says_so_without_the_password():
+    with pytest.raises(ConfigError) as excinfo:
+        TestDataManager("mysql+mysqldb://app:s3cret-pw@db/app")
+    assert str(excinfo.value) == (
+        "TestDataManager('mysql+mysqldb://app:***@db/app'): the database driver the URL names is not installed "
+        "(No module named 'MySQLdb'). Install it, or name one you have in the URL (postgresql+psycopg://...)."
+    )
