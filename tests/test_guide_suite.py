@@ -18,8 +18,8 @@ from tests.helpers import assert_nothing_left, clean_env, run_pytest, run_python
 GUIDE = Path(__file__).parent / "guide"
 
 # Every test the suite holds, by runner: the fixture tests are pytest's alone.
-PYTEST_TESTS = 17
-UNITTEST_TESTS = 14
+PYTEST_TESTS = 18
+UNITTEST_TESTS = 15
 
 
 @pytest.mark.parametrize("runner", ["pytest", "unittest"])
