@@ -18,8 +18,10 @@ from sqlalchemy.orm import DeclarativeBase, Session
 
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
 from harness.data import schema
+from harness.data.baseline import check_after_class, check_before_class
 from harness.data.context import running_test
 from harness.data.manager import TestDataManager
+from harness.data.schema_source import default_schema, explain_missing_table, missing_table_hint
 from harness.data.seeding import replay_hint, run_seed
 from harness.errors import ConfigError, IsolationError, did_you_mean
 
@@ -88,7 +90,8 @@ class DatabaseTestMixin(HarnessLifecycle):
     # -- class lifecycle ---------------------------------------------------------------------
 
     @classmethod
-    def _harness_metadata(cls, stack: ExitStack) -> MetaData | None:
+    def _harness_schema(cls, stack: ExitStack, config: Any) -> tuple[MetaData | None, str | None]:
+        """(metadata, migrations): the class's own (setup_models, metadata, migrations), else the run's settings."""
         if cls.setup_models.__func__ is not DatabaseTestMixin.setup_models.__func__:  # type: ignore[attr-defined]
 
             class Base(DeclarativeBase):
@@ -97,8 +100,10 @@ class DatabaseTestMixin(HarnessLifecycle):
             cls.Base = Base
             stack.callback(delattr, cls, "Base")
             cls.setup_models()
-            return Base.metadata
-        return cls.metadata
+            return Base.metadata, cls.migrations
+        if cls.metadata is not None or cls.migrations is not None:
+            return cls.metadata, cls.migrations
+        return default_schema(config, sqlite=cls.database == "sqlite")
 
     @classmethod
     def _harness_setup_class(cls, stack: ExitStack) -> None:
@@ -113,14 +118,18 @@ class DatabaseTestMixin(HarnessLifecycle):
         if cls.database == "sqlite" and cls.migrations is not None:
             raise ConfigError(f"{cls.__qualname__}: migrations need database = 'postgresql'.")
         config = cls._harness_config()
-        metadata = cls._harness_metadata(stack)
+        metadata, migrations = cls._harness_schema(stack, config)
 
         if cls.database == "sqlite":
             database = schema.sqlite_database(metadata, name=cls.__qualname__)
             stack.callback(database.dispose)
         else:
             endpoint = cls._harness_endpoint(stack, "postgres")
-            database = schema.shared_database(endpoint, metadata=metadata, migrations=cls.migrations)
+            database = schema.shared_database(endpoint, metadata=metadata, migrations=migrations)
+            if database.baseline is not None and not cls.fresh_database:  # shared: leave it as found
+                check_before_class(database.engine, database.baseline, owner=cls.__qualname__)
+                stack.callback(check_after_class, database.engine, database.baseline, owner=cls.__qualname__,
+                               advice=_LEAK_ADVICE[cls.isolation])
             if cls.fresh_database:
                 database = schema.fresh_clone(database, suffix=f"c{id(cls) & 0xFFFFFF:x}")
                 stack.callback(schema.drop, database)
@@ -129,6 +138,7 @@ class DatabaseTestMixin(HarnessLifecycle):
             tables=list(reversed(metadata.sorted_tables)) if metadata is not None else [],
             replay=replay_hint(config),
             run_seed=run_seed(config),
+            database=database,
         )
         cls._harness_state = state
         cls.engine = database.engine
@@ -137,6 +147,14 @@ class DatabaseTestMixin(HarnessLifecycle):
             lambda: forget_class_attributes(cls, ("_harness_state", "engine", "database_url", *state.seeded))
         )
 
+        try:
+            cls._harness_start_isolation(stack, state)
+        except DBAPIError as exc:  # seed_data on a table the schema does not have: say how to give one
+            explain_missing_table(exc, database.tables)
+            raise
+
+    @classmethod
+    def _harness_start_isolation(cls, stack: ExitStack, state: _ClassState) -> None:
         if cls.isolation == "transaction":
             state.connection = cls.engine.connect()
             stack.callback(state.close)  # whichever connection the class holds by then
@@ -182,6 +200,7 @@ class DatabaseTestMixin(HarnessLifecycle):
             stack.callback(self.session.close)
         current = stack.enter_context(running_test(self._harness_test_id(), self.session, run_seed=state.run_seed))
         self.data = current.data
+        self._harness_current = current
         if cls.isolation != "transaction":
             if cls.isolation == "tracked":
                 self.data.watch(self.session)
@@ -260,6 +279,9 @@ class DatabaseTestMixin(HarnessLifecycle):
     def _harness_failure_hint(self) -> str:
         state = type(self).__dict__.get("_harness_state")
         hints = [super()._harness_failure_hint(), state.replay if state is not None else ""]
+        current = self.__dict__.get("_harness_current")
+        if current is not None and current.missing_tables and state is not None and state.database is not None:
+            hints += missing_table_hint(current.missing_tables[-1], state.database.tables)
         return "\n".join(hint for hint in hints if hint)
 
     # -- helpers for tests -------------------------------------------------------------------
@@ -285,6 +307,17 @@ class DatabaseTestMixin(HarnessLifecycle):
 
 _MISSING = object()
 
+_LEAK_ADVICE = {
+    "transaction": "Write through self.session or self.get_session(): in isolation = 'transaction' their "
+                   "commits only release savepoints of the class's transaction, and are undone. Code that must "
+                   "commit through connections of its own needs isolation = 'truncate'.",
+    "tracked": "In isolation = 'tracked' only the rows inserted through self.session, self.get_session() and "
+               "self.data are deleted after each test; for code that commits through connections of its own, use "
+               "isolation = 'truncate'.",
+    "truncate": "In isolation = 'truncate' only the tables of the class's metadata are emptied after each test: "
+                "give metadata (with migrations too) so that every table the tests write to is among them.",
+}
+
 
 @dataclass
 class _ClassState:
@@ -294,6 +327,7 @@ class _ClassState:
     tables: list[Table]
     replay: str
     run_seed: int
+    database: schema.TestDatabase | None = None
     connection: Connection | None = None
     transaction: RootTransaction | None = None
     seeded: tuple[str, ...] = field(default_factory=tuple)
