@@ -19,9 +19,10 @@ from sqlalchemy.orm import DeclarativeBase, Session
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
 from harness.data import schema
 from harness.data.baseline import check_after_class, check_before_class
+from harness.data.class_transaction import ClassTransaction, Savepoint
 from harness.data.context import running_test
 from harness.data.manager import TestDataManager
-from harness.data.schema_source import default_schema, explain_missing_table, missing_table_hint
+from harness.data.schema_source import default_schema, explain_missing_table, missing_table_hint, watch_missing_tables
 from harness.data.seeding import replay_hint, run_seed
 from harness.errors import ConfigError, IsolationError, did_you_mean
 
@@ -158,8 +159,11 @@ class DatabaseTestMixin(HarnessLifecycle):
         if cls.isolation == "transaction":
             state.connection = cls.engine.connect()
             stack.callback(state.close)  # whichever connection the class holds by then
-            state.transaction = state.connection.begin()
-            cls._harness_seed_class(state.savepoint_session())
+            state.shared = ClassTransaction(state.connection, owner=cls.__qualname__)
+            state.transaction = state.shared.transaction
+            cls.engine = state.shared.engine  # what code under test makes its sessions from joins the class too
+            watch_missing_tables(cls.engine)
+            cls._harness_seed_class(Session(cls.engine, expire_on_commit=False))
         elif cls.isolation == "tracked":
             class_data = TestDataManager(cls.engine)
             stack.callback(class_data.cleanup)
@@ -189,10 +193,10 @@ class DatabaseTestMixin(HarnessLifecycle):
         cls = type(self)
         state: _ClassState = cls._harness_state
         if cls.isolation == "transaction":
-            assert state.connection is not None
+            assert state.connection is not None and state.shared is not None
             self.connection = state.connection
-            savepoint = self.connection.begin_nested()
-            self.session = Session(bind=self.connection, join_transaction_mode="create_savepoint")
+            savepoint = state.shared.savepoint()
+            self.session = Session(cls.engine)  # its commit() releases a savepoint, as every cls.engine session's
             stack.callback(self._harness_end_test_transaction, savepoint)  # closes the session too
         else:
             self.connection = stack.enter_context(cls.engine.connect())
@@ -231,11 +235,11 @@ class DatabaseTestMixin(HarnessLifecycle):
             return {key: self._harness_copy(item) for key, item in value.items()}
         return copy.deepcopy(value)
 
-    def _harness_end_test_transaction(self, savepoint: Any) -> None:
+    def _harness_end_test_transaction(self, savepoint: Savepoint) -> None:
         """Roll the test back; if the class transaction is no longer the one harness opened, restore it."""
         cls = type(self)
         state: _ClassState = cls._harness_state
-        assert state.connection is not None and state.transaction is not None
+        assert state.connection is not None and state.transaction is not None and state.shared is not None
         if state.connection.closed:
             problem = "closed self.connection, the connection the class's transaction lives on"
         elif state.connection.invalidated:
@@ -244,9 +248,8 @@ class DatabaseTestMixin(HarnessLifecycle):
             problem = "ended the class-level transaction (commit() or rollback() on self.connection)"
         else:
             try:
-                self.session.close()  # rolls back the session's own savepoints
-                if savepoint.is_active:
-                    savepoint.rollback()
+                state.shared.rollback_to(savepoint, release=False)  # and every unit of work opened after it
+                self.session.close()
                 return
             except DBAPIError:
                 # Our savepoints are gone: the transaction they lived in was ended underneath
@@ -258,12 +261,14 @@ class DatabaseTestMixin(HarnessLifecycle):
                 )
         # Whatever it committed must not survive: a new class transaction on a new connection,
         # the tables emptied, the class data seeded again; then say what happened.
-        state.reconnect(cls.engine)
+        state.shared.forget_savepoints()
+        state.reconnect(state.engine)
         with contextlib.suppress(SQLAlchemyError):
             self.session.close()
         state.truncate()  # before the new transaction: SQLite's StaticPool has one connection for both
-        state.transaction = state.connection.begin()
-        cls._harness_seed_class(state.savepoint_session())
+        state.shared.rebind(state.connection)
+        state.transaction = state.shared.transaction
+        cls._harness_seed_class(Session(cls.engine, expire_on_commit=False))
         raise IsolationError(
             f"{self._harness_test_id()} {problem}. Its data may have been committed, so harness emptied the "
             "tables, seeded them again and opened a new class transaction; the next test starts clean. Use "
@@ -289,12 +294,9 @@ class DatabaseTestMixin(HarnessLifecycle):
     @contextmanager
     def get_session(self) -> Iterator[Session]:
         """A new session in this test's isolation: committed at the end, rolled back on error."""
-        if type(self).isolation == "transaction":
-            session = Session(bind=self.connection, join_transaction_mode="create_savepoint")
-        else:
-            session = Session(type(self).engine)
-            if type(self).isolation == "tracked":
-                self.data.watch(session)
+        session = Session(type(self).engine)
+        if type(self).isolation == "tracked":
+            self.data.watch(session)
         try:
             yield session
             session.commit()
@@ -308,9 +310,9 @@ class DatabaseTestMixin(HarnessLifecycle):
 _MISSING = object()
 
 _LEAK_ADVICE = {
-    "transaction": "Write through self.session or self.get_session(): in isolation = 'transaction' their "
-                   "commits only release savepoints of the class's transaction, and are undone. Code that must "
-                   "commit through connections of its own needs isolation = 'truncate'.",
+    "transaction": "Write through cls.engine, self.session or self.get_session(): in isolation = 'transaction' "
+                   "their commits only release savepoints of the class's transaction, and are undone. Code that "
+                   "must commit through connections of its own needs isolation = 'truncate'.",
     "tracked": "In isolation = 'tracked' only the rows inserted through self.session, self.get_session() and "
                "self.data are deleted after each test; for code that commits through connections of its own, use "
                "isolation = 'truncate'.",
@@ -330,17 +332,18 @@ class _ClassState:
     database: schema.TestDatabase | None = None
     connection: Connection | None = None
     transaction: RootTransaction | None = None
+    shared: ClassTransaction | None = None
+    """In transaction isolation: the class transaction that the connections of ``cls.engine`` join."""
     seeded: tuple[str, ...] = field(default_factory=tuple)
-
-    def savepoint_session(self) -> Session:
-        return Session(bind=self.connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
     def close(self) -> None:
         """End of class: roll back the class transaction and close its connection."""
         if self.connection is None:
             return
         with contextlib.suppress(SQLAlchemyError):  # a connection already broken has nothing to roll back
-            if self.transaction is not None and self.transaction.is_active:
+            if self.shared is not None:
+                self.shared.close()
+            elif self.transaction is not None and self.transaction.is_active:
                 self.transaction.rollback()
         self.connection.close()
 

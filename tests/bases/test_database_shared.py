@@ -1,9 +1,10 @@
-"""The database classes share: a class that leaves rows in it is named, and the rows are removed."""
+"""The database classes share: what a guide-style class commits stays in its transaction, and leaks are named."""
 
 import re
 
 import pytest
 from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy.orm import sessionmaker
 
 from harness import DatabaseTestBase, HarnessWarning
 from harness.data import schema
@@ -34,6 +35,94 @@ def next_class():
     return TestNextClass, seen
 
 
+def guide_classes(database):
+    """A class written from a guide (its own sessionmaker on cls.engine, commits), and a class after it."""
+    seen = []
+
+    class TestRegistration(DatabaseTestBase):
+        metadata = Base.metadata
+
+        @classmethod
+        def setUpClass(cls):
+            super().setUpClass()
+            cls.SessionLocal = sessionmaker(bind=cls.engine)
+
+        def test_1_register(self):
+            session = self.SessionLocal()
+            session.add(User(name="ada"))
+            session.commit()
+            seen.append(session.query(User).count())
+            session.close()
+
+        def test_2_register_again(self):  # a UniqueViolation, were test_1's commit real
+            with self.SessionLocal() as session:
+                session.add(User(name="ada"))
+                session.commit()
+            with self.engine.begin() as connection:  # a repository's way
+                connection.execute(insert(User).values(name="bob"))
+            seen.append(self.session.scalar(select(func.count()).select_from(User)))
+
+    class TestNextClass(DatabaseTestBase):
+        metadata = Base.metadata
+
+        def test_same_names(self):  # a UniqueViolation, were the first class's commits real
+            seen.append(self.session.scalar(select(func.count()).select_from(User)))
+            with sessionmaker(bind=self.engine)() as session:
+                session.add_all([User(name="ada"), User(name="bob")])
+                session.commit()
+
+    for case in (TestRegistration, TestNextClass):
+        case.database, case.__qualname__ = database, case.__name__
+    return TestRegistration, TestNextClass, seen
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_a_guide_style_class_commits_inside_its_class_transaction(database):
+    first, second, seen = guide_classes(database)
+    assert problems(run_case(first)) == []
+    assert problems(run_case(second)) == []
+    assert seen == [1, 2, 0]
+    if database == "postgresql":
+        assert shared_users() == 0
+
+
+GUIDE_MODULE = '''
+from sqlalchemy.orm import sessionmaker
+from harness import DatabaseTestBase
+from models import Base, User
+
+
+class TestRegistration(DatabaseTestBase):
+    metadata = Base.metadata
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.SessionLocal = sessionmaker(bind=cls.engine)
+
+    def test_register(self):
+        session = self.SessionLocal()
+        session.add(User(name="ada"))
+        session.commit()
+        assert session.query(User).count() == 1
+        session.close()
+
+
+class TestAgain(TestRegistration):
+    pass
+'''
+
+
+def test_a_guide_style_module_passes_under_both_runners(models_module):
+    write(models_module, "test_guide.py", GUIDE_MODULE)
+    result = run_pytest(models_module, "-p", "no:randomly", "test_guide.py")
+    assert "2 passed" in result.stdout, result.stdout + result.stderr
+    assert_nothing_left(result)
+    result = run_python(["-m", "unittest", "test_guide"], models_module)
+    assert "Ran 2 tests" in result.stderr and result.stderr.rstrip().endswith("OK"), result.stderr
+    assert_nothing_left(result)
+
+
 def leaky_class():
     class TestLeaky(DatabaseTestBase):
         metadata = Base.metadata
@@ -58,9 +147,9 @@ def test_a_class_that_leaves_rows_is_named_and_the_rows_are_removed():
         r"harness\.errors\.IsolationError: TestLeaky left 3 rows in table users \(expected 0 after the class\) of "
         r"the shared test database 'harness_\w+': they were committed outside harness's transaction, and would have "
         r"met the next class using this schema\. harness emptied users, so the next class starts clean\. Write "
-        r"through self\.session or self\.get_session\(\): in isolation = 'transaction' their commits only release "
-        r"savepoints of the class's transaction, and are undone\. Code that must commit through connections of its "
-        r"own needs isolation = 'truncate'\.", message), message
+        r"through cls\.engine, self\.session or self\.get_session\(\): in isolation = 'transaction' their commits "
+        r"only release savepoints of the class's transaction, and are undone\. Code that must commit through "
+        r"connections of its own needs isolation = 'truncate'\.", message), message
     assert shared_users() == 0
     after, seen = next_class()
     assert problems(run_case(after)) == [] and seen == [0]
