@@ -378,9 +378,12 @@ class DatabaseTestBase(DatabaseTestMixin, unittest.TestCase):
     ("postgresql" or "sqlite"), ``isolation`` ("transaction": each test is
     rolled back; "tracked": commits are real and the rows the test created are
     deleted; "truncate": tables are emptied after each test), ``migrations``
-    (an alembic.ini to upgrade to head instead), ``fresh_database``.
-    Gives ``cls.engine``, ``cls.database_url``; per test ``self.session``,
-    ``self.connection``, ``self.data`` and ``self.get_session()``::
+    (an alembic.ini to upgrade to head instead), ``fresh_database``; a class
+    giving no schema gets the run's ``metadata`` / ``migrations`` settings.
+    Gives ``cls.engine`` (in transaction isolation, its connections all join the
+    class transaction: code under test's own sessions are rolled back too),
+    ``cls.database_url``; per test ``self.session``, ``self.connection``,
+    ``self.data`` and ``self.get_session()``::
 
         class TestUsers(DatabaseTestBase):
             metadata = Base.metadata
