@@ -4,7 +4,16 @@ import pytest
 
 from harness.data import databases as database_namespace
 from harness.registry import registry
-from tests.helpers import assert_nothing_left, clean_env, run_dirs_of, run_pytest, run_python, servers_of_run, write
+from tests.helpers import (
+    assert_nothing_left,
+    clean_env,
+    run_dirs_of,
+    run_pytest,
+    run_python,
+    servers_of_run,
+    write,
+    write_migrations,
+)
 
 CONFTEST = '''
 import pytest
@@ -101,33 +110,8 @@ def test_a_class_failing_on_a_missing_table_under_unittest_is_told_too(models_mo
     assert_nothing_left(result)
 
 
-ALEMBIC_ENV = '''
-from alembic import context
-
-context.configure(connection=context.config.attributes["connection"], target_metadata=None)
-with context.begin_transaction():
-    context.run_migrations()
-'''
-
-ALEMBIC_VERSION = '''
-import sqlalchemy as sa
-from alembic import op
-
-revision, down_revision = "0001", None
-
-
-def upgrade():
-    op.create_table("users", sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.String(50)))
-'''
-
-
 def test_migrations_named_in_setup_cfg_are_relative_to_it(models_module):
-    pytest.importorskip("alembic")
-    (models_module / "db" / "versions").mkdir(parents=True)
-    write(models_module / "db", "env.py", ALEMBIC_ENV)
-    write(models_module / "db", "script.py.mako", "")
-    write(models_module / "db" / "versions", "0001_users.py", ALEMBIC_VERSION)
-    write(models_module / "db", "alembic.ini", "[alembic]\nscript_location = %(here)s\n")
+    write_migrations(models_module / "db", table="users", column="name")
     write(models_module, "setup.cfg", "[harness]\nmigrations = db/alembic.ini\n")
     (models_module / "tests").mkdir()
     write(models_module / "tests", "test_migrated.py", '''

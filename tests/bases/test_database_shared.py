@@ -4,13 +4,12 @@ import re
 
 import pytest
 from sqlalchemy import create_engine, func, insert, select, text
-from sqlalchemy.orm import sessionmaker
 
 from harness import DatabaseTestBase, HarnessWarning
 from harness.data import schema
 from harness.registry import registry
 from tests.bases.conftest import problems, run_case
-from tests.helpers import assert_nothing_left, run_pytest, run_python, write
+from tests.helpers import assert_nothing_left, run_pytest, run_python, write, write_migrations
 from tests.models import Base, User
 
 
@@ -35,58 +34,8 @@ def next_class():
     return TestNextClass, seen
 
 
-def guide_classes(database):
-    """A class written from a guide (its own sessionmaker on cls.engine, commits), and a class after it."""
-    seen = []
-
-    class TestRegistration(DatabaseTestBase):
-        metadata = Base.metadata
-
-        @classmethod
-        def setUpClass(cls):
-            super().setUpClass()
-            cls.SessionLocal = sessionmaker(bind=cls.engine)
-
-        def test_1_register(self):
-            session = self.SessionLocal()
-            session.add(User(name="ada"))
-            session.commit()
-            seen.append(session.query(User).count())
-            session.close()
-
-        def test_2_register_again(self):  # a UniqueViolation, were test_1's commit real
-            with self.SessionLocal() as session:
-                session.add(User(name="ada"))
-                session.commit()
-            with self.engine.begin() as connection:  # a repository's way
-                connection.execute(insert(User).values(name="bob"))
-            seen.append(self.session.scalar(select(func.count()).select_from(User)))
-
-    class TestNextClass(DatabaseTestBase):
-        metadata = Base.metadata
-
-        def test_same_names(self):  # a UniqueViolation, were the first class's commits real
-            seen.append(self.session.scalar(select(func.count()).select_from(User)))
-            with sessionmaker(bind=self.engine)() as session:
-                session.add_all([User(name="ada"), User(name="bob")])
-                session.commit()
-
-    for case in (TestRegistration, TestNextClass):
-        case.database, case.__qualname__ = database, case.__name__
-    return TestRegistration, TestNextClass, seen
-
-
-@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
-def test_a_guide_style_class_commits_inside_its_class_transaction(database):
-    first, second, seen = guide_classes(database)
-    assert problems(run_case(first)) == []
-    assert problems(run_case(second)) == []
-    assert seen == [1, 2, 0]
-    if database == "postgresql":
-        assert shared_users() == 0
-
-
 GUIDE_MODULE = '''
+from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 from harness import DatabaseTestBase
 from models import Base, User
@@ -94,32 +43,49 @@ from models import Base, User
 
 class TestRegistration(DatabaseTestBase):
     metadata = Base.metadata
+    database = "{database}"
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.SessionLocal = sessionmaker(bind=cls.engine)
 
-    def test_register(self):
+    def test_1_register(self):
         session = self.SessionLocal()
         session.add(User(name="ada"))
         session.commit()
         assert session.query(User).count() == 1
         session.close()
 
+    def test_2_register_again(self):  # a UniqueViolation, were test_1's commit real
+        with self.SessionLocal() as session:
+            session.add(User(name="ada"))
+            session.commit()
+        with self.engine.begin() as connection:  # a repository's way
+            connection.execute(User.__table__.insert().values(name="bob"))
+        assert self.session.scalar(select(func.count()).select_from(User)) == 2
 
-class TestAgain(TestRegistration):
-    pass
+
+class TestNextClass(DatabaseTestBase):
+    metadata = Base.metadata
+    database = "{database}"
+
+    def test_same_names(self):  # a UniqueViolation, were the first class's commits real
+        assert self.session.scalar(select(func.count()).select_from(User)) == 0
+        with sessionmaker(bind=self.engine)() as session:
+            session.add_all([User(name="ada"), User(name="bob")])
+            session.commit()
 '''
 
 
-def test_a_guide_style_module_passes_under_both_runners(models_module):
-    write(models_module, "test_guide.py", GUIDE_MODULE)
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_a_guide_style_class_commits_inside_its_class_transaction_under_both_runners(models_module, database):
+    write(models_module, "test_guide.py", GUIDE_MODULE.replace("{database}", database))
     result = run_pytest(models_module, "-p", "no:randomly", "test_guide.py")
-    assert "2 passed" in result.stdout, result.stdout + result.stderr
+    assert "3 passed" in result.stdout and "error" not in result.stdout, result.stdout + result.stderr
     assert_nothing_left(result)
     result = run_python(["-m", "unittest", "test_guide"], models_module)
-    assert "Ran 2 tests" in result.stderr and result.stderr.rstrip().endswith("OK"), result.stderr
+    assert "Ran 3 tests" in result.stderr and result.stderr.rstrip().endswith("OK"), result.stderr
     assert_nothing_left(result)
 
 
@@ -222,19 +188,6 @@ def test_a_leak_is_reported_under_both_runners(models_module):
     assert_nothing_left(result)
 
 
-def migrated(tmp_path):
-    """An alembic.ini whose migration creates a widgets table, outside any class's metadata."""
-    from tests.bases.test_database import ALEMBIC_ENV, ALEMBIC_VERSION
-
-    pytest.importorskip("alembic")
-    (tmp_path / "versions").mkdir()
-    (tmp_path / "env.py").write_text(ALEMBIC_ENV)
-    (tmp_path / "script.py.mako").write_text("")
-    (tmp_path / "versions" / "0001_widgets.py").write_text(ALEMBIC_VERSION)
-    (tmp_path / "alembic.ini").write_text(f"[alembic]\nscript_location = {tmp_path}\n")
-    return str(tmp_path / "alembic.ini")
-
-
 def commit_widgets(url, count):
     engine = create_engine(url)
     with engine.begin() as connection:
@@ -242,42 +195,30 @@ def commit_widgets(url, count):
     engine.dispose()
 
 
-def test_a_truncate_class_is_checked_in_the_tables_its_metadata_does_not_name(tmp_path):
-    class TestWidgets(DatabaseTestBase):
-        migrations = migrated(tmp_path)
-        isolation = "truncate"
+def migrated_class(base, tmp_path, **attributes):
+    """A class on a schema built by migrations alone (no metadata), whose test commits through its own engine."""
 
-        def test_commits(self):
-            commit_widgets(self.database_url, 2)
+    def test_commits(self):
+        commit_widgets(self.database_url, 2)
 
-    TestWidgets.__qualname__ = "TestWidgets"
-    result = run_case(TestWidgets)
-    assert len(result.errors) == 1, problems(result)
-    message = result.errors[0][1].rstrip().splitlines()[-1]
-    assert message.startswith(
-        "harness.errors.IsolationError: TestWidgets left 2 rows in table widgets (expected 0 after the class)")
-    assert message.endswith("In isolation = 'truncate' only the tables of the class's metadata are emptied after "
-                            "each test: give metadata (with migrations too) so that every table the tests write to "
-                            "is among them.")
+    return type("TestWidgets", (base,), {"migrations": write_migrations(tmp_path), "test_commits": test_commits,
+                                         **attributes})
 
 
-def test_a_service_test_is_checked_too(tmp_path):
+def test_classes_are_checked_in_the_tables_their_metadata_does_not_name(tmp_path):
     from harness import ServiceIntegrationTest
 
-    class TestApp(ServiceIntegrationTest):
-        services = ("postgres",)
-        migrations = migrated(tmp_path)
-
-        def test_commits(self):
-            commit_widgets(self.database_url, 1)
-
-    TestApp.__qualname__ = "TestApp"
-    result = run_case(TestApp)
-    assert len(result.errors) == 1, problems(result)
-    message = result.errors[0][1].rstrip().splitlines()[-1]
-    assert message.startswith("harness.errors.IsolationError: TestApp left 1 row in table widgets (expected 0 after "
-                              "the class) of the shared test database 'harness_")
-    assert message.endswith("give metadata (with migrations too) so that every table the app and the tests write to "
-                            "is among them.")
-    result = run_case(TestApp)  # the next class using the schema starts clean
-    assert len(result.errors) == 1 and "TestApp left 1 row in table widgets" in result.errors[0][1]
+    truncating = migrated_class(DatabaseTestBase, tmp_path / "truncate", isolation="truncate")
+    service = migrated_class(ServiceIntegrationTest, tmp_path / "service", services=("postgres",))
+    for case, advice in ((truncating, "In isolation = 'truncate' only the tables of the class's metadata are "
+                                      "emptied after each test: give metadata (with migrations too) so that every "
+                                      "table the tests write to is among them."),
+                         (service, "give metadata (with migrations too) so that every table the app and the tests "
+                                   "write to is among them.")):
+        for _run in range(2):  # the second: what the first left was removed
+            result = run_case(case)
+            assert len(result.errors) == 1, problems(result)
+            message = result.errors[0][1].rstrip().splitlines()[-1]
+            assert message.startswith("harness.errors.IsolationError: TestWidgets left 2 rows in table widgets "
+                                      "(expected 0 after the class) of the shared test database 'harness_")
+            assert message.endswith(advice)
