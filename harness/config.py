@@ -26,6 +26,7 @@ __all__ = [
     "GENERIC_SETTINGS",
     "IntegrationTestConfig",
     "PROVIDERS",
+    "SettingText",
     "external_variable",
     "get_config",
     "service_settings",
@@ -76,7 +77,29 @@ _SOURCES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "cache_dir": ("HARNESS_CACHE_DIR", str.strip),
     "scratch_dir": ("HARNESS_SCRATCH_DIR", str.strip),
     "allow_cleanup": ("HARNESS_ALLOW_CLEANUP", _parse_names),
+    "metadata": ("HARNESS_METADATA", str.strip),
+    "migrations": ("HARNESS_MIGRATIONS", str.strip),
 }
+_LOCATED = ("metadata", "migrations")
+"""Settings whose text keeps where it was given: their errors come later (on first use) and must name it."""
+
+
+class SettingText(str):
+    """A setting's text that remembers where it was given, and the directory a relative path in it starts from.
+
+    ``[harness] migrations = db/alembic.ini`` in /src/app/setup.cfg gives ``base`` /src/app::
+
+        text = SettingText("db/alembic.ini", origin="setup.cfg [harness]: migrations", base=Path("/src/app"))
+        assert text.base / text == Path("/src/app/db/alembic.ini")
+    """
+
+    origin: str
+    base: Path
+
+    def __new__(cls, text: str, *, origin: str, base: Path) -> SettingText:
+        value = super().__new__(cls, text)
+        value.origin, value.base = origin, base
+        return value
 
 
 def _check_provider(value: Any) -> str | None:
@@ -201,6 +224,11 @@ class IntegrationTestConfig:
     scratch_dir: str | None = None
     """Where servers' work directories go: default /dev/shm when it is a real one (>= 1 GiB), else the temp dir."""
     allow_cleanup: tuple[str, ...] = ()
+    metadata: Any = None
+    """The schema of ``db_session`` and of database bases that name none: an import path (``myapp.models:Base``,
+    ``myapp.models:Base.metadata``) imported when first needed, or the MetaData or declarative Base itself."""
+    migrations: str | None = None
+    """An alembic.ini whose ``upgrade head`` builds that schema instead (relative to the ini file naming it)."""
     services: tuple[tuple[str, str, Any], ...] = field(default=())
     """(service, setting, value) of every service setting given explicitly; read them with :meth:`setting`."""
     familiar: tuple[tuple[str, Any], ...] = field(default=())
@@ -383,6 +411,8 @@ def _convert(name: str, text: str, *, variable: str | None = None, ini: Path | N
         value = parser(text)
     except ValueError as exc:
         raise ConfigError(f"{where} is not valid: {exc}. {fix}") from None
+    if name in _LOCATED:
+        return SettingText(value, origin=where, base=ini.parent if ini is not None else Path.cwd())
     setting = _service_names()[name][1] if name not in _SOURCES else None
     problem = setting.check(value) if setting is not None and setting.check is not None else None
     if problem is not None:  # said here, where the variable or the ini file can be named

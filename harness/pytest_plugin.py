@@ -14,6 +14,7 @@ from harness.config import PROVIDERS, IntegrationTestConfig, get_config, set_cli
 from harness.data import schema
 from harness.data.context import running_test
 from harness.data.leases import DatabaseLease, close_lease, open_lease
+from harness.data.schema_source import configured_metadata, configured_migrations, missing_table, missing_table_hint
 from harness.data.seeding import replay_hint, run_seed
 from harness.data.topics import TopicManager, new_admin_client
 from harness.errors import ConfigError
@@ -108,22 +109,27 @@ def harness_postgres(harness_config: IntegrationTestConfig) -> Iterator[Endpoint
 
 
 @pytest.fixture(scope="session")
-def harness_metadata() -> MetaData | None:
-    """Override in your conftest.py to return the MetaData whose tables db_session should have.
+def harness_metadata(harness_config: IntegrationTestConfig) -> MetaData | None:
+    """The MetaData whose tables db_session has: the run's ``metadata`` setting, imported on first use.
 
-    Keep ``scope="session"``: the database built from it lives for the whole run::
+    Name it once in setup.cfg or tox.ini (``[harness]`` then ``metadata = myapp.models:Base.metadata``),
+    or override this fixture in your conftest.py, keeping ``scope="session"`` (the database built from
+    it lives for the whole run)::
 
         @pytest.fixture(scope="session")
         def harness_metadata():
             return Base.metadata
     """
-    return None
+    return configured_metadata(harness_config)
 
 
 @pytest.fixture(scope="session")
-def harness_database(harness_postgres: Endpoint, harness_metadata: MetaData | None) -> schema.TestDatabase:
-    """The database holding ``harness_metadata``'s tables (built once per run and worker)."""
-    return schema.shared_database(harness_postgres, metadata=harness_metadata)
+def harness_database(
+    harness_postgres: Endpoint, harness_metadata: MetaData | None, harness_config: IntegrationTestConfig
+) -> schema.TestDatabase:
+    """The database holding ``harness_metadata``'s tables, or the ``migrations`` setting's (built once per worker)."""
+    migrations = configured_migrations(harness_config)
+    return schema.shared_database(harness_postgres, metadata=harness_metadata, migrations=migrations)
 
 
 @pytest.fixture()
@@ -226,6 +232,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         instance = getattr(item, "instance", None)
         if isinstance(instance, HarnessLifecycle):
             lines += instance._harness_failure_hint().splitlines()
+        table = missing_table(call.excinfo.value if call.excinfo is not None else None)
+        if table is not None:
+            lines += missing_table_hint(table, _built_tables(item))
         manager = getattr(item, "funcargs", {}).get("kafka_topics")
         if isinstance(manager, TopicManager):
             lines.append(f"harness: this test's topics and groups: {manager.prefix}*")
@@ -233,3 +242,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
                   for endpoint in registry.endpoints()]
         report.sections.append(("harness", "\n".join(dict.fromkeys(lines))))
     return report
+
+
+def _built_tables(item: pytest.Item) -> tuple[str, ...] | None:
+    """The tables harness built for ``item``'s database (empty: no schema was given), or None when not known."""
+    cls = getattr(item, "cls", None)
+    state = vars(cls).get("_harness_state") or vars(cls).get("_harness_db") if isinstance(cls, type) else None
+    database = getattr(state, "database", None) or getattr(item, "funcargs", {}).get("harness_database")
+    return database.tables if isinstance(database, schema.TestDatabase) else None

@@ -36,6 +36,41 @@ class Order(Base):
 '''
 
 
+ALEMBIC_ENV = '''
+from alembic import context
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=None)
+with context.begin_transaction():
+    context.run_migrations()
+'''
+
+ALEMBIC_VERSION = '''
+from alembic import op
+import sqlalchemy as sa
+
+revision = "0001"
+down_revision = None
+
+
+def upgrade():
+    op.create_table("{table}", sa.Column("id", sa.Integer, primary_key=True), sa.Column("{column}", sa.String(50)))
+'''
+
+
+def write_migrations(directory: Path, *, table: str = "widgets", column: str = "label") -> str:
+    """An alembic project in ``directory`` whose one migration creates ``table`` (id, ``column``); its alembic.ini."""
+    import pytest
+
+    pytest.importorskip("alembic")
+    (directory / "versions").mkdir(parents=True)
+    (directory / "env.py").write_text(ALEMBIC_ENV)
+    (directory / "script.py.mako").write_text("")
+    (directory / "versions" / f"0001_{table}.py").write_text(ALEMBIC_VERSION.format(table=table, column=column))
+    (directory / "alembic.ini").write_text("[alembic]\nscript_location = %(here)s\n")
+    return str(directory / "alembic.ini")
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment for a child test run: not an xdist worker, no inherited harness settings."""
     env = {

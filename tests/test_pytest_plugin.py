@@ -4,7 +4,16 @@ import pytest
 
 from harness.data import databases as database_namespace
 from harness.registry import registry
-from tests.helpers import assert_nothing_left, clean_env, run_dirs_of, run_pytest, run_python, servers_of_run, write
+from tests.helpers import (
+    assert_nothing_left,
+    clean_env,
+    run_dirs_of,
+    run_pytest,
+    run_python,
+    servers_of_run,
+    write,
+    write_migrations,
+)
 
 CONFTEST = '''
 import pytest
@@ -43,6 +52,78 @@ def test_db_session_fixture_isolates_tests_and_leaves_nothing(models_module):
     write(models_module, "test_fixtures.py", FIXTURE_TESTS)
     result = run_pytest(models_module, "-p", "no:randomly")
     assert "3 passed" in result.stdout, result.stdout + result.stderr
+    assert_nothing_left(result)
+
+
+def test_the_schema_may_be_named_once_in_setup_cfg_instead_of_a_conftest(models_module):
+    write(models_module, "setup.cfg", "[harness]\nmetadata = models:Base.metadata\n")
+    write(models_module, "test_fixtures.py", FIXTURE_TESTS)
+    result = run_pytest(models_module, "-p", "no:randomly")
+    assert "3 passed" in result.stdout, result.stdout + result.stderr
+    assert_nothing_left(result)
+
+
+def test_a_test_failing_on_a_missing_table_is_told_how_to_give_the_schema(models_module):
+    write(models_module, "test_fixtures.py", FIXTURE_TESTS)
+    result = run_pytest(models_module, "-p", "no:randomly", "test_fixtures.py::test_first")
+    assert "1 failed" in result.stdout, result.stdout + result.stderr
+    section = result.stdout[result.stdout.index("- harness -"):]
+    assert (
+        "harness: the test database has no table 'users': no schema was given, so harness built an empty database. "
+        "Name the schema once for the run, in setup.cfg or tox.ini:\n    [harness]\n"
+        "    metadata = myapp.models:Base.metadata\n"
+    ) in section
+    assert "def harness_metadata(): return Base.metadata" in section
+    assert_nothing_left(result)
+
+
+def test_a_misspelt_schema_setting_fails_the_tests_that_need_it_naming_the_file(models_module):
+    write(models_module, "setup.cfg", "[harness]\nmetadata = models:Bsae.metadata\n")
+    write(models_module, "test_fixtures.py", FIXTURE_TESTS)
+    result = run_pytest(models_module, "-p", "no:randomly")
+    assert "1 passed, 2 errors" in result.stdout, result.stdout + result.stderr  # test_endpoint needs no schema
+    assert (f"ConfigError: {models_module / 'setup.cfg'} [harness]: metadata = 'models:Bsae.metadata': 'models' has "
+            "no attribute 'Bsae'. Did you mean 'Base'?") in result.stdout
+    assert_nothing_left(result)
+
+
+UNITTEST_NO_SCHEMA = '''
+from harness import DatabaseTestBase
+from models import User
+
+
+class TestUsers(DatabaseTestBase):
+    def test_add(self):
+        self.session.add(User(name="ada"))
+        self.session.commit()
+'''
+
+
+def test_a_class_failing_on_a_missing_table_under_unittest_is_told_too(models_module):
+    write(models_module, "test_users.py", UNITTEST_NO_SCHEMA)
+    result = run_python(["-m", "unittest", "test_users"], models_module)
+    assert "FAILED (errors=1)" in result.stderr, result.stderr
+    assert "harness: the test database has no table 'users': no schema was given" in result.stderr
+    write(models_module, "setup.cfg", "[harness]\nmetadata = models:Base\n")
+    result = run_python(["-m", "unittest", "test_users"], models_module)
+    assert result.stderr.rstrip().endswith("OK"), result.stderr
+    assert_nothing_left(result)
+
+
+def test_migrations_named_in_setup_cfg_are_relative_to_it(models_module):
+    write_migrations(models_module / "db", table="users", column="name")
+    write(models_module, "setup.cfg", "[harness]\nmigrations = db/alembic.ini\n")
+    (models_module / "tests").mkdir()
+    write(models_module / "tests", "test_migrated.py", '''
+        from sqlalchemy import text
+
+
+        def test_the_migrated_table(db_session):
+            db_session.execute(text("INSERT INTO users (name) VALUES ('ada')"))
+            assert db_session.execute(text("SELECT count(*) FROM users")).scalar_one() == 1
+        ''')
+    result = run_pytest(models_module / "tests")  # run from below the ini file
+    assert "1 passed" in result.stdout, result.stdout + result.stderr
     assert_nothing_left(result)
 
 

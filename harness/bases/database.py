@@ -18,8 +18,11 @@ from sqlalchemy.orm import DeclarativeBase, Session
 
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
 from harness.data import schema
+from harness.data.baseline import check_after_class, check_before_class
+from harness.data.class_transaction import ClassTransaction, Savepoint
 from harness.data.context import running_test
 from harness.data.manager import TestDataManager
+from harness.data.schema_source import default_schema, explain_missing_table, missing_table_hint, watch_missing_tables
 from harness.data.seeding import replay_hint, run_seed
 from harness.errors import ConfigError, IsolationError, did_you_mean
 
@@ -88,7 +91,8 @@ class DatabaseTestMixin(HarnessLifecycle):
     # -- class lifecycle ---------------------------------------------------------------------
 
     @classmethod
-    def _harness_metadata(cls, stack: ExitStack) -> MetaData | None:
+    def _harness_schema(cls, stack: ExitStack, config: Any) -> tuple[MetaData | None, str | None]:
+        """(metadata, migrations): the class's own (setup_models, metadata, migrations), else the run's settings."""
         if cls.setup_models.__func__ is not DatabaseTestMixin.setup_models.__func__:  # type: ignore[attr-defined]
 
             class Base(DeclarativeBase):
@@ -105,8 +109,10 @@ class DatabaseTestMixin(HarnessLifecycle):
                     f"{cls.__qualname__}.setup_models() set cls.Base to {declared!r}, which has no SQLAlchemy "
                     "metadata. Declare the models on cls.Base as given, or set cls.Base to your declarative base."
                 )
-            return metadata
-        return cls.metadata
+            return metadata, cls.migrations
+        if cls.metadata is not None or cls.migrations is not None:
+            return cls.metadata, cls.migrations
+        return default_schema(config, sqlite=cls.database == "sqlite")
 
     @classmethod
     def _harness_setup_class(cls, stack: ExitStack) -> None:
@@ -121,14 +127,18 @@ class DatabaseTestMixin(HarnessLifecycle):
         if cls.database == "sqlite" and cls.migrations is not None:
             raise ConfigError(f"{cls.__qualname__}: migrations need database = 'postgresql'.")
         config = cls._harness_config()
-        metadata = cls._harness_metadata(stack)
+        metadata, migrations = cls._harness_schema(stack, config)
 
         if cls.database == "sqlite":
             database = schema.sqlite_database(metadata, name=cls.__qualname__)
             stack.callback(database.dispose)
         else:
             endpoint = cls._harness_endpoint(stack, "postgres")
-            database = schema.shared_database(endpoint, metadata=metadata, migrations=cls.migrations)
+            database = schema.shared_database(endpoint, metadata=metadata, migrations=migrations)
+            if database.baseline is not None and not cls.fresh_database:  # shared: leave it as found
+                check_before_class(database.engine, database.baseline, owner=cls.__qualname__)
+                stack.callback(check_after_class, database.engine, database.baseline, owner=cls.__qualname__,
+                               advice=_LEAK_ADVICE[cls.isolation])
             if cls.fresh_database:
                 database = schema.fresh_clone(database, suffix=f"c{id(cls) & 0xFFFFFF:x}")
                 stack.callback(schema.drop, database)
@@ -137,6 +147,7 @@ class DatabaseTestMixin(HarnessLifecycle):
             tables=list(reversed(metadata.sorted_tables)) if metadata is not None else [],
             replay=replay_hint(config),
             run_seed=run_seed(config),
+            database=database,
         )
         cls._harness_state = state
         cls.engine = database.engine
@@ -145,11 +156,22 @@ class DatabaseTestMixin(HarnessLifecycle):
             lambda: forget_class_attributes(cls, ("_harness_state", "engine", "database_url", *state.seeded))
         )
 
+        try:
+            cls._harness_start_isolation(stack, state)
+        except DBAPIError as exc:  # seed_data on a table the schema does not have: say how to give one
+            explain_missing_table(exc, database.tables)
+            raise
+
+    @classmethod
+    def _harness_start_isolation(cls, stack: ExitStack, state: _ClassState) -> None:
         if cls.isolation == "transaction":
             state.connection = cls.engine.connect()
             stack.callback(state.close)  # whichever connection the class holds by then
-            state.transaction = state.connection.begin()
-            cls._harness_seed_class(state.savepoint_session())
+            state.shared = ClassTransaction(state.connection, owner=cls.__qualname__)
+            state.transaction = state.shared.transaction
+            cls.engine = state.shared.engine  # what code under test makes its sessions from joins the class too
+            watch_missing_tables(cls.engine)
+            cls._harness_seed_class(Session(cls.engine, expire_on_commit=False))
         elif cls.isolation == "tracked":
             class_data = TestDataManager(cls.engine)
             stack.callback(class_data.cleanup)
@@ -179,10 +201,10 @@ class DatabaseTestMixin(HarnessLifecycle):
         cls = type(self)
         state: _ClassState = cls._harness_state
         if cls.isolation == "transaction":
-            assert state.connection is not None
+            assert state.connection is not None and state.shared is not None
             self.connection = state.connection
-            savepoint = self.connection.begin_nested()
-            self.session = Session(bind=self.connection, join_transaction_mode="create_savepoint")
+            savepoint = state.shared.savepoint()
+            self.session = Session(cls.engine)  # its commit() releases a savepoint, as every cls.engine session's
             stack.callback(self._harness_end_test_transaction, savepoint)  # closes the session too
         else:
             self.connection = stack.enter_context(cls.engine.connect())
@@ -190,6 +212,7 @@ class DatabaseTestMixin(HarnessLifecycle):
             stack.callback(self.session.close)
         current = stack.enter_context(running_test(self._harness_test_id(), self.session, run_seed=state.run_seed))
         self.data = current.data
+        self._harness_current = current
         if cls.isolation != "transaction":
             if cls.isolation == "tracked":
                 self.data.watch(self.session)
@@ -220,11 +243,11 @@ class DatabaseTestMixin(HarnessLifecycle):
             return {key: self._harness_copy(item) for key, item in value.items()}
         return copy.deepcopy(value)
 
-    def _harness_end_test_transaction(self, savepoint: Any) -> None:
+    def _harness_end_test_transaction(self, savepoint: Savepoint) -> None:
         """Roll the test back; if the class transaction is no longer the one harness opened, restore it."""
         cls = type(self)
         state: _ClassState = cls._harness_state
-        assert state.connection is not None and state.transaction is not None
+        assert state.connection is not None and state.transaction is not None and state.shared is not None
         if state.connection.closed:
             problem = "closed self.connection, the connection the class's transaction lives on"
         elif state.connection.invalidated:
@@ -233,9 +256,8 @@ class DatabaseTestMixin(HarnessLifecycle):
             problem = "ended the class-level transaction (commit() or rollback() on self.connection)"
         else:
             try:
-                self.session.close()  # rolls back the session's own savepoints
-                if savepoint.is_active:
-                    savepoint.rollback()
+                state.shared.rollback_to(savepoint, release=False)  # and every unit of work opened after it
+                self.session.close()
                 return
             except DBAPIError:
                 # Our savepoints are gone: the transaction they lived in was ended underneath
@@ -247,12 +269,14 @@ class DatabaseTestMixin(HarnessLifecycle):
                 )
         # Whatever it committed must not survive: a new class transaction on a new connection,
         # the tables emptied, the class data seeded again; then say what happened.
-        state.reconnect(cls.engine)
+        state.shared.forget_savepoints()
+        state.reconnect(state.engine)
         with contextlib.suppress(SQLAlchemyError):
             self.session.close()
         state.truncate()  # before the new transaction: SQLite's StaticPool has one connection for both
-        state.transaction = state.connection.begin()
-        cls._harness_seed_class(state.savepoint_session())
+        state.shared.rebind(state.connection)
+        state.transaction = state.shared.transaction
+        cls._harness_seed_class(Session(cls.engine, expire_on_commit=False))
         raise IsolationError(
             f"{self._harness_test_id()} {problem}. Its data may have been committed, so harness emptied the "
             "tables, seeded them again and opened a new class transaction; the next test starts clean. Use "
@@ -268,6 +292,9 @@ class DatabaseTestMixin(HarnessLifecycle):
     def _harness_failure_hint(self) -> str:
         state = type(self).__dict__.get("_harness_state")
         hints = [super()._harness_failure_hint(), state.replay if state is not None else ""]
+        current = self.__dict__.get("_harness_current")
+        if current is not None and current.missing_tables and state is not None and state.database is not None:
+            hints += missing_table_hint(current.missing_tables[-1], state.database.tables)
         return "\n".join(hint for hint in hints if hint)
 
     # -- helpers for tests -------------------------------------------------------------------
@@ -275,12 +302,9 @@ class DatabaseTestMixin(HarnessLifecycle):
     @contextmanager
     def get_session(self) -> Iterator[Session]:
         """A new session in this test's isolation: committed at the end, rolled back on error."""
-        if type(self).isolation == "transaction":
-            session = Session(bind=self.connection, join_transaction_mode="create_savepoint")
-        else:
-            session = Session(type(self).engine)
-            if type(self).isolation == "tracked":
-                self.data.watch(session)
+        session = Session(type(self).engine)
+        if type(self).isolation == "tracked":
+            self.data.watch(session)
         try:
             yield session
             session.commit()
@@ -293,6 +317,17 @@ class DatabaseTestMixin(HarnessLifecycle):
 
 _MISSING = object()
 
+_LEAK_ADVICE = {
+    "transaction": "Write through cls.engine, self.session or self.get_session(): in isolation = 'transaction' "
+                   "their commits only release savepoints of the class's transaction, and are undone. Code that "
+                   "must commit through connections of its own needs isolation = 'truncate'.",
+    "tracked": "In isolation = 'tracked' only the rows inserted through self.session, self.get_session() and "
+               "self.data are deleted after each test; for code that commits through connections of its own, use "
+               "isolation = 'truncate'.",
+    "truncate": "In isolation = 'truncate' only the tables of the class's metadata are emptied after each test: "
+                "give metadata (with migrations too) so that every table the tests write to is among them.",
+}
+
 
 @dataclass
 class _ClassState:
@@ -302,19 +337,21 @@ class _ClassState:
     tables: list[Table]
     replay: str
     run_seed: int
+    database: schema.TestDatabase | None = None
     connection: Connection | None = None
     transaction: RootTransaction | None = None
+    shared: ClassTransaction | None = None
+    """In transaction isolation: the class transaction that the connections of ``cls.engine`` join."""
     seeded: tuple[str, ...] = field(default_factory=tuple)
-
-    def savepoint_session(self) -> Session:
-        return Session(bind=self.connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
     def close(self) -> None:
         """End of class: roll back the class transaction and close its connection."""
         if self.connection is None:
             return
         with contextlib.suppress(SQLAlchemyError):  # a connection already broken has nothing to roll back
-            if self.transaction is not None and self.transaction.is_active:
+            if self.shared is not None:
+                self.shared.close()
+            elif self.transaction is not None and self.transaction.is_active:
                 self.transaction.rollback()
         self.connection.close()
 
@@ -349,9 +386,12 @@ class DatabaseTestBase(DatabaseTestMixin, unittest.TestCase):
     ("postgresql" or "sqlite"), ``isolation`` ("transaction": each test is
     rolled back; "tracked": commits are real and the rows the test created are
     deleted; "truncate": tables are emptied after each test), ``migrations``
-    (an alembic.ini to upgrade to head instead), ``fresh_database``.
-    Gives ``cls.engine``, ``cls.database_url``; per test ``self.session``,
-    ``self.connection``, ``self.data`` and ``self.get_session()``::
+    (an alembic.ini to upgrade to head instead), ``fresh_database``; a class
+    giving no schema gets the run's ``metadata`` / ``migrations`` settings.
+    Gives ``cls.engine`` (in transaction isolation, its connections all join the
+    class transaction: code under test's own sessions are rolled back too),
+    ``cls.database_url``; per test ``self.session``, ``self.connection``,
+    ``self.data`` and ``self.get_session()``::
 
         class TestUsers(DatabaseTestBase):
             metadata = Base.metadata

@@ -18,11 +18,13 @@ from sqlalchemy.orm import Session
 from harness.bases.database import _ClassState
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
 from harness.data import schema
+from harness.data.baseline import check_after_class, check_before_class
 from harness.data.context import running_test
 from harness.data.leases import close_lease, open_lease
 from harness.data.manager import TestDataManager
 from harness.data.messages import Headers, Match, Message
 from harness.data.reset import ChangeCaptureReset, ResetStrategy, TruncateReset
+from harness.data.schema_source import default_schema, missing_table_hint
 from harness.data.seeding import replay_hint, run_seed
 from harness.data.topics import TopicManager, new_admin_client
 from harness.errors import ConfigError, ServiceUnavailable, did_you_mean
@@ -36,6 +38,11 @@ from harness.services.redis import redis_py
 __all__ = ["APP_RESETS", "ServiceIntegrationTest", "ServiceIntegrationTestMixin"]
 
 APP_RESETS = ("truncate", "capture")
+_LEAK_ADVICE = (
+    "After each test harness undoes the app's writes, and after the class empties the tables, only in the tables "
+    "of the class's metadata: give metadata (with migrations too) so that every table the app and the tests write "
+    "to is among them."
+)
 OUTPUT_LINES_IN_REPORT = 60
 
 
@@ -180,14 +187,21 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
 
     @classmethod
     def _harness_setup_database(cls, stack: ExitStack, endpoint: Endpoint, config: Any) -> dict[str, str]:
-        database = schema.shared_database(endpoint, metadata=cls.metadata, migrations=cls.migrations)
+        metadata, migrations = cls.metadata, cls.migrations
+        if metadata is None and migrations is None:
+            metadata, migrations = default_schema(config)
+        database = schema.shared_database(endpoint, metadata=metadata, migrations=migrations)
+        if database.baseline is not None:  # the schema's database is shared: leave it as found
+            check_before_class(database.engine, database.baseline, owner=cls.__qualname__)
+            stack.callback(check_after_class, database.engine, database.baseline, owner=cls.__qualname__,
+                           advice=_LEAK_ADVICE)
         cls.engine = database.engine
         cls.database_url = database.url
-        tables = list(reversed(cls.metadata.sorted_tables)) if cls.metadata is not None else []
+        tables = list(reversed(metadata.sorted_tables)) if metadata is not None else []
         state = _Database(engine=database.engine, tables=tables, replay=replay_hint(config),
-                          run_seed=run_seed(config))
+                          run_seed=run_seed(config), database=database)
         cls._harness_db = state
-        stack.callback(state.truncate)  # the schema's database is shared: leave it as found
+        stack.callback(state.truncate)
         if cls._harness_rolls_back():
             state.connection = database.engine.connect()
             stack.callback(state.close)
@@ -202,10 +216,11 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
                 session.commit()
             if tables:
                 strategy: ResetStrategy
+                assert metadata is not None  # there are tables
                 if cls.app_reset == "capture":
-                    strategy = ChangeCaptureReset(database.engine, cls.metadata)  # type: ignore[arg-type]
+                    strategy = ChangeCaptureReset(database.engine, metadata)
                 else:
-                    strategy = TruncateReset(database.engine, cls.metadata, seed=cls._harness_reseed)  # type: ignore[arg-type]
+                    strategy = TruncateReset(database.engine, metadata, seed=cls._harness_reseed)
                 state.reset = strategy.install()
                 stack.callback(strategy.remove)
         return {"DATABASE_URL": database_url(endpoint, database.name), "PGDATABASE": database.name}
@@ -263,8 +278,9 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
             else:
                 self.session = Session(state.engine)
                 stack.callback(state.after_test, self.session)
-            current = running_test(self._harness_test_id(), self.session, run_seed=state.run_seed)
-            self.data = stack.enter_context(current).data
+            current = stack.enter_context(running_test(self._harness_test_id(), self.session, run_seed=state.run_seed))
+            self.data = current.data
+            self._harness_current = current
         if cls._harness_redis is not None:
             self.redis = redis_py().Redis(connection_pool=cls._harness_redis)
             stack.callback(self.redis.close)
@@ -287,6 +303,9 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
         state = cls.__dict__.get("_harness_db")
         if state is not None:
             hints.append(state.replay)
+            current = self.__dict__.get("_harness_current")
+            if current is not None and current.missing_tables and state.database is not None:
+                hints += missing_table_hint(current.missing_tables[-1], state.database.tables)
         runner = cls.__dict__.get("_harness_app")
         if runner is not None and "_harness_output_mark" in self.__dict__:
             crashed = runner.status()

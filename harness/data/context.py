@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,8 @@ class CurrentTest:
     session: Session
     data: TestDataManager
     seed: int
+    missing_tables: list[str] = field(default_factory=list)
+    """Tables a statement of this test found missing (harness's engines note them, for the failure report)."""
 
 
 _stack: list[CurrentTest] = []

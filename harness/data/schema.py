@@ -22,7 +22,9 @@ from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
 
 from harness._optional import require
 from harness.data import databases
+from harness.data.baseline import Baseline, record
 from harness.data.databases import DATABASE_PREFIX
+from harness.data.schema_source import watch_missing_tables
 from harness.errors import ConfigError
 from harness.providers.rundir import current_run
 from harness.registry import DATA, registry
@@ -53,6 +55,10 @@ class TestDatabase:
     engine: Engine
     endpoint: Endpoint | None = None
     created_by_harness: bool = True
+    tables: tuple[str, ...] = ()
+    """The tables harness built (``users``, ``accounting.ledger``), as failure reports name them."""
+    baseline: Baseline | None = None
+    """Its rows right after it was built, which every class sharing it must leave as they were."""
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -122,9 +128,11 @@ def shared_database(
             database = _engine_for(endpoint, name)
             try:
                 _build_schema(database, metadata, migrations)
+                database.baseline = record(database.engine)
             except BaseException:
                 drop(database)
                 raise
+            database.tables = database.baseline.names
             _shared[key] = database
             _register_exit()
         return database
@@ -138,12 +146,15 @@ def fresh_clone(template: TestDatabase, *, suffix: str) -> TestDatabase:
     template.engine.dispose()
     databases.create_database(template.endpoint, name, template=template.name, comment=databases.owner_comment)
     databases.watch(template.endpoint, name)
-    return _engine_for(template.endpoint, name)
+    clone = _engine_for(template.endpoint, name)
+    clone.tables = template.tables
+    return clone
 
 
 def _engine_for(endpoint: Endpoint, name: str) -> TestDatabase:
     url = sqlalchemy_url(endpoint, name)
     engine = create_engine(url, pool_size=5, max_overflow=10)
+    watch_missing_tables(engine)
     return TestDatabase(name=name, url=url, engine=engine, endpoint=endpoint)
 
 
@@ -177,7 +188,9 @@ def sqlite_database(metadata: MetaData | None, *, name: str = "memory") -> TestD
     """A private in-memory SQLite database (one connection shared by all), tables created."""
     engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
     _enable_sqlite_savepoints(engine)
-    database = TestDatabase(name=name, url="sqlite://", engine=engine, created_by_harness=True)
+    watch_missing_tables(engine)
+    tables = tuple(table.fullname for table in metadata.sorted_tables) if metadata is not None else ()
+    database = TestDatabase(name=name, url="sqlite://", engine=engine, created_by_harness=True, tables=tables)
     if metadata is not None:
         metadata.create_all(engine)
     return database

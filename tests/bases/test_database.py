@@ -6,6 +6,7 @@ from harness import ConfigError, DatabaseTestBase
 from harness.data import schema
 from harness.registry import registry
 from tests.bases.conftest import connections_to, problems, run_case
+from tests.helpers import write_migrations
 from tests.models import Base, Order, User
 
 
@@ -428,40 +429,11 @@ def test_classes_with_the_same_schema_share_one_database():
     assert len(names) == 2 and names[0] == names[1]
 
 
-ALEMBIC_ENV = '''
-from alembic import context
-
-connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=None)
-with context.begin_transaction():
-    context.run_migrations()
-'''
-
-ALEMBIC_VERSION = '''
-from alembic import op
-import sqlalchemy as sa
-
-revision = "0001"
-down_revision = None
-
-
-def upgrade():
-    op.create_table("widgets", sa.Column("id", sa.Integer, primary_key=True), sa.Column("label", sa.String(20)))
-'''
-
-
 def test_migrations_upgrade_head_instead_of_create_all(tmp_path):
-    pytest.importorskip("alembic")
-    (tmp_path / "versions").mkdir()
-    (tmp_path / "env.py").write_text(ALEMBIC_ENV)
-    (tmp_path / "script.py.mako").write_text("")
-    (tmp_path / "versions" / "0001_widgets.py").write_text(ALEMBIC_VERSION)
-    ini = tmp_path / "alembic.ini"
-    ini.write_text(f"[alembic]\nscript_location = {tmp_path}\n")
     seen = []
 
     class Case(DatabaseTestBase):
-        migrations = str(ini)
+        migrations = write_migrations(tmp_path)
 
         def test_table_from_migration(self):
             self.session.execute(text("INSERT INTO widgets (label) VALUES ('w')"))

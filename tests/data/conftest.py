@@ -12,12 +12,20 @@ def pg_database():
     return schema.shared_database(endpoint, metadata=Base.metadata)
 
 
+def _empty(database):
+    with database.engine.begin() as connection:
+        connection.execute(text("TRUNCATE users, orders, items, shelves, slots RESTART IDENTITY CASCADE"))
+
+
 @pytest.fixture()
 def engine(pg_database):
-    """An engine on a harness database with the test models; tables emptied before each test."""
-    with pg_database.engine.begin() as connection:
-        connection.execute(text("TRUNCATE users, orders, items, shelves, slots RESTART IDENTITY CASCADE"))
-    return pg_database.engine
+    """An engine on a harness database with the test models; tables emptied before and after each test.
+
+    After: the database is shared with the test classes using these models, which must find it as built.
+    """
+    _empty(pg_database)
+    yield pg_database.engine
+    _empty(pg_database)
 
 
 def count(engine, table):
