@@ -78,31 +78,42 @@ def _set_up_class(cls: Any, body: Callable[[], None]) -> None:
         raise
 
 
-def _setup_class(cls: Any, body: Callable[[], None]) -> None:
-    cls._harness_enter_class()
-    step = cls._harness_class_step()
-    if "setup_class" in step.hooks_run:
+def _once_as_setup(step: Any, name: str, body: Callable[[], None], undo: Callable[[], None]) -> None:
+    """``body`` unless ``step`` ran hook ``name`` already; ``undo()`` the step if it fails (no teardown follows)."""
+    if name in step.hooks_run:
         return
-    step.hooks_run.add("setup_class")
+    step.hooks_run.add(name)
     try:
         body()
-        cls._harness_after_class_hook("setup_class")
     except BaseException:
-        cls._harness_exit_class()  # pytest never calls teardown_class after a failed setup_class
+        undo()
         raise
 
 
-def _teardown_class(cls: Any, body: Callable[[], None]) -> None:
-    step = cls._harness_class_step()
-    if step is not None:
-        if "teardown_class" in step.hooks_run:
-            return
-        step.hooks_run.add("teardown_class")
+def _once_as_teardown(step: Any, name: str, body: Callable[[], None], then: Callable[[], None]) -> None:
+    """``body`` then ``then()``, unless ``step`` is not open (as pytest: no teardown without a setup) or ran it."""
+    if step is None or name in step.hooks_run:
+        return
+    step.hooks_run.add(name)
     try:
         body()
     finally:
-        if not issubclass(cls, unittest.TestCase):
-            cls._harness_exit_class()  # a TestCase's runs as a class cleanup, after tearDownClass
+        then()
+
+
+def _setup_class(cls: Any, body: Callable[[], None]) -> None:
+    def run() -> None:
+        body()
+        cls._harness_after_class_hook("setup_class")
+
+    cls._harness_enter_class()
+    _once_as_setup(cls._harness_class_step(), "setup_class", run, cls._harness_exit_class)
+
+
+def _teardown_class(cls: Any, body: Callable[[], None]) -> None:
+    # A TestCase's class step is undone by a class cleanup, after tearDownClass.
+    then = (lambda: None) if issubclass(cls, unittest.TestCase) else cls._harness_exit_class
+    _once_as_teardown(cls._harness_class_step(), "teardown_class", body, then)
 
 
 def _tear_down_class(cls: Any, body: Callable[[], None]) -> None:
@@ -116,27 +127,11 @@ def _setup_method(test: Any, body: Callable[[Any], None], method: Any) -> None:
     if method is not None:
         test._harness_method_name = method.__name__  # unittest has _testMethodName; a pytest class has this
     test._harness_enter_test()
-    step = test._harness_test_step()
-    if "setup_method" in step.hooks_run:
-        return
-    step.hooks_run.add("setup_method")
-    try:
-        body(method)
-    except BaseException:
-        test._harness_exit_test()  # pytest never calls teardown_method after a failed setup_method
-        raise
+    _once_as_setup(test._harness_test_step(), "setup_method", lambda: body(method), test._harness_exit_test)
 
 
 def _teardown_method(test: Any, body: Callable[[Any], None], method: Any) -> None:
-    step = test._harness_test_step()
-    if step is not None:
-        if "teardown_method" in step.hooks_run:
-            return
-        step.hooks_run.add("teardown_method")
-    try:
-        body(method)
-    finally:
-        test._harness_exit_test()
+    _once_as_teardown(test._harness_test_step(), "teardown_method", lambda: body(method), test._harness_exit_test)
 
 
 _CLASS_STEPS: dict[str, Callable[[Any, Callable[[], None]], None]] = {

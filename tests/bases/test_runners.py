@@ -13,15 +13,14 @@ from tests.bases.conftest import connections_to, run_case
 from tests.helpers import MODELS, RUNNER_STYLES, assert_nothing_left, clean_env, run_pytest, run_python, write
 from tests.models import Base, User
 
-SUITE = '''
+PRELUDE = '''
 import os
-import unittest
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from harness.bases import DatabaseTestMixin
 from harness import DatabaseTestBase
+from harness.bases import DatabaseTestMixin
 
 LOG = os.path.join(os.path.dirname(__file__), "calls.log")
 
@@ -29,7 +28,9 @@ LOG = os.path.join(os.path.dirname(__file__), "calls.log")
 def log(event):
     with open(LOG, "a") as handle:
         handle.write(event + "\\n")
+'''
 
+SUITE = PRELUDE + '''
 
 class Hooks:
     @classmethod
@@ -161,22 +162,8 @@ class TestFails(DatabaseTestBase):
 
 # -- a subclass's pytest-style hooks, under every runner --------------------------------------------
 
-HOOKS_SUITE = '''
-import os
-
-from sqlalchemy import func, select, text
-from sqlalchemy.orm import Mapped, mapped_column
-
-from harness import DatabaseTestBase
-from harness.bases import DatabaseTestMixin
-
-LOG = os.path.join(os.path.dirname(__file__), "calls.log")
+HOOKS_SUITE = PRELUDE + '''
 SUPER = os.environ["CALL_SUPER"] == "1"
-
-
-def log(event):
-    with open(LOG, "a") as handle:
-        handle.write(event + "\\n")
 
 
 class Hooks:
@@ -428,3 +415,22 @@ def test_a_setting_changed_by_a_class_hook_after_harness_read_it_is_refused(hook
         "class body instead: isolation = ..."
     )
     assert "engine" not in case.__dict__
+
+
+def test_teardown_class_runs_once_however_often_the_class_is_torn_down():
+    ran = []
+
+    class Case(DatabaseTestBase):
+        database = "sqlite"
+
+        @classmethod
+        def teardown_class(cls):
+            ran.append("teardown_class")
+            super().teardown_class()
+
+        def test_x(self):
+            pass
+
+    run_case(Case)
+    Case.tearDownClass()  # the class is torn down already: nothing is left to tear down
+    assert ran == ["teardown_class"]
