@@ -48,6 +48,9 @@ class _OpenStep(ExitStack):
         super().__init__()
         self.hooks_run: set[str] = set()
         self.settings: dict[str, Any] = {}
+        """The class's settings as harness read them."""
+        self.given: dict[str, Any] = {}
+        """The class's own attributes once harness had set it up (``engine``, ...)."""
 
 
 _open_stacks: list[ExitStack] = []
@@ -217,6 +220,7 @@ class HarnessLifecycle:
             delattr(cls, _CLASS_STACK)
             _close_stack(stack)
             raise
+        stack.given = dict(cls.__dict__)
         if issubclass(cls, unittest.TestCase):
             # After tearDownClass and teardown_class, under unittest and under pytest alike.
             cls.addClassCleanup(cls._harness_exit_class)
