@@ -13,8 +13,9 @@ test is skipped, so each runs exactly once.
 Every override of these hooks is wrapped when its class is created (``wrap_hooks``,
 from ``HarnessLifecycle.__init_subclass__``). Only the outermost call of a hook does the
 above; the ``super()`` calls inside it run the parents' bodies as written. Whether or
-not an override calls ``super()``, harness's own class and test steps run before its
-body and are undone after it: first in, last out.
+not an override of the four pytest hooks calls ``super()``, harness's own class and test
+steps run before its body and are undone after it: first in, last out. (``setUpClass``
+sets the class up where it calls ``super()``, or, if it does not, right after it.)
 """
 
 from __future__ import annotations
