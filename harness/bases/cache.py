@@ -6,6 +6,7 @@ import unittest
 from contextlib import ExitStack
 from typing import Any, ClassVar
 
+from harness.bases.attributes import Replaceable
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
 from harness.data import cache
 from harness.data.leases import DatabaseLease, close_lease, lease_owner, open_lease
@@ -27,8 +28,13 @@ class CacheTestMixin(HarnessLifecycle):
     redis_database: ClassVar[int]
     _harness_redis_lease: ClassVar[DatabaseLease]
     _harness_redis_pool: ClassVar[Any]
-    redis: Any
-    """This test's ``redis.Redis`` client on the class's database, answering ``str``."""
+    _harness_redis_client: Any
+
+    @Replaceable
+    def redis(self) -> Any:
+        """This test's ``redis.Redis`` client on the class's database, answering ``str``; or the client the class
+        or the test sets itself (``keys()`` and ``assert_key()`` keep using harness's)."""
+        return self._harness_redis_client
 
     @classmethod
     def _harness_setup_class(cls, stack: ExitStack) -> None:
@@ -52,9 +58,9 @@ class CacheTestMixin(HarnessLifecycle):
         super()._harness_setup_test(stack)
         cls = type(self)
         cls._harness_redis_lease.renew()  # raises, before anything is flushed, if the database is not ours
-        self.redis = redis_py().Redis(connection_pool=cls._harness_redis_pool)
-        stack.callback(self.redis.close)
-        stack.callback(self.redis.flushdb)  # runs first: whatever the test's outcome
+        client = self._harness_redis_client = redis_py().Redis(connection_pool=cls._harness_redis_pool)
+        stack.callback(client.close)
+        stack.callback(client.flushdb)  # runs first: whatever the test's outcome
 
     def _harness_failure_hint(self) -> str:
         hints = [super()._harness_failure_hint()]
@@ -67,11 +73,11 @@ class CacheTestMixin(HarnessLifecycle):
 
     def keys(self, pattern: str = "*") -> list[str]:
         """A sorted snapshot of the keys in this class's database matching ``pattern``."""
-        return cache.keys(self.redis, pattern)
+        return cache.keys(self._harness_redis_client, pattern)
 
     def assert_key(self, key: str, value: Any = None, ttl_between: tuple[float, float] | None = None) -> Any:
         """Fail unless ``key`` exists (holding ``value``, expiring within ``ttl_between`` seconds); return its value."""
-        return cache.assert_key(self.redis, key, value, ttl_between)
+        return cache.assert_key(self._harness_redis_client, key, value, ttl_between)
 
 
 class CacheTestBase(CacheTestMixin, unittest.TestCase):
@@ -88,4 +94,10 @@ class CacheTestBase(CacheTestMixin, unittest.TestCase):
                 token = store.login("ada")
                 self.assert_key(f"session:{token}", {"user": "ada"}, ttl_between=(3590, 3600))
                 assert self.keys("session:*") == [f"session:{token}"]
+
+    A client of your own set on the class (``cls.redis = redis.Redis.from_url(cls.redis_url)``
+    in ``setup_class``) or on the test (in ``setup_method``) is what ``self.redis``
+    gives; ``keys()`` and ``assert_key()`` keep using harness's client, and the
+    database is emptied after each test whichever client wrote to it. Harness
+    closes only its own client: yours is yours to close.
     """

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine, RootTransaction
 from sqlalchemy.exc import DBAPIError, NoInspectionAvailable, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session
 
+from harness.bases.attributes import Replaceable
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
 from harness.data import schema
 from harness.data.baseline import check_after_class, check_before_class
@@ -74,9 +75,16 @@ class DatabaseTestMixin(HarnessLifecycle):
     _harness_state: ClassVar[_ClassState]
     Base: ClassVar[type[DeclarativeBase]]
 
-    session: Session
+    _harness_session: Session
     connection: Connection
     data: TestDataManager
+
+    @Replaceable
+    def session(self) -> Session:
+        """This test's Session, in its isolation; or the session the class or the test sets itself (``self.data``,
+        factories and the seeded copies keep using harness's). Harness closes its own and the one the test set
+        after the test; one the class set is the class's to close."""
+        return self._harness_session
 
     # -- hooks for subclasses ----------------------------------------------------------------
 
@@ -184,6 +192,23 @@ class DatabaseTestMixin(HarnessLifecycle):
             cls._harness_seed_class(Session(cls.engine, expire_on_commit=False))
 
     @classmethod
+    def _harness_after_class_hook(cls, hook: str) -> None:
+        """Refuse an engine of the class's own in place of harness's: what tests commit through it would stay."""
+        super()._harness_after_class_hook(hook)
+        step = cls._harness_class_step()
+        engine, given = cls.__dict__.get("engine"), step.given.get("engine") if step is not None else None
+        if given is None or engine is given or cls.isolation == "truncate":
+            return
+        if getattr(engine, "pool", None) is not getattr(given, "pool", None):  # engine.execution_options() shares it
+            raise IsolationError(
+                f"{cls.__qualname__}.{hook}() replaced cls.engine with an engine of its own. harness undoes what "
+                f"tests write only through its own engine, so what they commit through this one would stay in the "
+                f"database (which classes with the same schema share). Use the cls.engine harness gives (it is on "
+                f"cls.database_url already) for the code under test, or set isolation = 'truncate' if that code "
+                f"must have an engine of its own (the tables are emptied after each test)."
+            )
+
+    @classmethod
     def _harness_seed_class(cls, session: Session) -> None:
         # commit() is real in tracked/truncate mode; in transaction mode it releases a savepoint.
         before = dict(cls.__dict__)
@@ -204,26 +229,36 @@ class DatabaseTestMixin(HarnessLifecycle):
             assert state.connection is not None and state.shared is not None
             self.connection = state.connection
             savepoint = state.shared.savepoint()
-            self.session = Session(cls.engine)  # its commit() releases a savepoint, as every cls.engine session's
+            # Its commit() releases a savepoint, as every cls.engine session's.
+            session = self._harness_session = Session(cls.engine)
             stack.callback(self._harness_end_test_transaction, savepoint)  # closes the session too
         else:
             self.connection = stack.enter_context(cls.engine.connect())
-            self.session = Session(cls.engine)
-            stack.callback(self.session.close)
-        current = stack.enter_context(running_test(self._harness_test_id(), self.session, run_seed=state.run_seed))
+            session = self._harness_session = Session(cls.engine)
+            stack.callback(session.close)
+        current = stack.enter_context(running_test(self._harness_test_id(), session, run_seed=state.run_seed))
         self.data = current.data
         self._harness_current = current
         if cls.isolation != "transaction":
             if cls.isolation == "tracked":
-                self.data.watch(self.session)
+                self.data.watch(session)
             stack.callback(self._harness_remove_committed)
         for name in state.seeded:
             setattr(self, name, self._harness_copy(getattr(cls, name)))
+        stack.callback(self._harness_close_own_session)  # first: before the rollback, TRUNCATE or DELETE
+
+    def _harness_close_own_session(self) -> None:
+        """Close a session the test set as ``self.session``: in the test's transaction, or holding locks, it is in
+        the way of what harness undoes next."""
+        own = self.__dict__.get("session")
+        if isinstance(own, Session) and own is not self._harness_session:
+            with contextlib.suppress(SQLAlchemyError):  # a broken connection: the steps after it say so
+                own.close()
 
     def _harness_remove_committed(self) -> None:
         # The test is over. Roll back what it left open first: uncommitted work needs no
         # removing, and its locks (even a SELECT's) would make the DELETE or TRUNCATE wait forever.
-        self.session.rollback()
+        self._harness_session.rollback()
         if self.connection.in_transaction():
             self.connection.rollback()
         if type(self).isolation == "tracked":
@@ -234,7 +269,7 @@ class DatabaseTestMixin(HarnessLifecycle):
     def _harness_copy(self, value: Any) -> Any:
         """A per-test copy of class data: ORM instances merged into this test's session."""
         if _is_mapped(value):
-            return self.session.merge(value, load=False)
+            return self._harness_session.merge(value, load=False)
         if isinstance(value, list):
             return [self._harness_copy(item) for item in value]
         if isinstance(value, tuple):
@@ -257,7 +292,7 @@ class DatabaseTestMixin(HarnessLifecycle):
         else:
             try:
                 state.shared.rollback_to(savepoint, release=False)  # and every unit of work opened after it
-                self.session.close()
+                self._harness_session.close()
                 return
             except DBAPIError:
                 # Our savepoints are gone: the transaction they lived in was ended underneath
@@ -272,7 +307,7 @@ class DatabaseTestMixin(HarnessLifecycle):
         state.shared.forget_savepoints()
         state.reconnect(state.engine)
         with contextlib.suppress(SQLAlchemyError):
-            self.session.close()
+            self._harness_session.close()
         state.truncate()  # before the new transaction: SQLite's StaticPool has one connection for both
         state.shared.rebind(state.connection)
         state.transaction = state.shared.transaction
@@ -405,4 +440,10 @@ class DatabaseTestBase(DatabaseTestMixin, unittest.TestCase):
                 self.session.add(User(name="ada"))
                 self.session.commit()          # safe: only a savepoint is released
                 assert self.session.query(User).count() == 2
+
+    ``setup_class``/``setup_method`` find ``cls.engine``/``self.session`` set up, with or
+    without ``super()``. A session the test sets (``self.session = ...``) is what
+    ``self.session`` gives (``self.data`` and factories keep harness's); harness closes
+    both after the test. An engine of the class's own in place of ``cls.engine`` is an
+    ``IsolationError`` unless ``isolation = "truncate"``: harness could not undo its commits.
     """

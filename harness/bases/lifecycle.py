@@ -11,7 +11,10 @@ Under unittest the per-test step runs inside the test's setUp step, before the
 subclass's own ``setUp``, and its teardown is the first cleanup registered, so
 it runs after ``tearDown`` and every other cleanup: a subclass's ``setUp`` and
 ``tearDown`` need not call ``super()``, and unittest reports (and times) the
-harness's work as part of the test.
+harness's work as part of the test. A TestCase's class step is undone by a class
+cleanup, after ``tearDownClass``. A subclass's ``setup_class``, ``setup_method``,
+``teardown_method`` and ``teardown_class`` run under both runners, in pytest's
+order, with or without ``super()`` (see harness.bases.hooks).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from typing import Any, ClassVar, TypeVar, cast
 
+from harness.bases.hooks import wrap_hooks
 from harness.config import IntegrationTestConfig, get_config
 from harness.errors import ConfigError, HarnessError
 from harness.redaction import redact, redact_exception
@@ -37,12 +41,24 @@ _CLASS_STACK = "_harness_class_stack"
 _TEST_STACK = "_harness_test_stack"
 
 
+class _OpenStep(ExitStack):
+    """An open class or test step: what to undo, and which of the subclass's xunit hooks ran in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hooks_run: set[str] = set()
+        self.settings: dict[str, Any] = {}
+        """The class's settings as harness read them."""
+        self.given: dict[str, Any] = {}
+        """The class's own attributes once harness had set it up (``engine``, ...)."""
+
+
 _open_stacks: list[ExitStack] = []
 """Every class and test step opened and not yet closed, oldest first."""
 
 
-def _open_stack() -> ExitStack:
-    stack = ExitStack()
+def _open_stack() -> _OpenStep:
+    stack = _OpenStep()
     if not _open_stacks:
         registry.on_shutdown(unwind_open_steps, stage=TESTS)
     _open_stacks.append(stack)
@@ -95,6 +111,10 @@ def _redacting(step: _Step) -> _Step:
 class HarnessLifecycle:
     """Base of the harness test bases; subclasses implement the two ``_harness_*_setup`` steps."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        wrap_hooks(cls)
+
     config_overrides: ClassVar[Mapping[str, Any]] = {}
     """Settings for this class only, over the run's (e.g. ``{"startup_timeout": 60}``)."""
 
@@ -124,6 +144,27 @@ class HarnessLifecycle:
                         f"{klass.__qualname__}.{name} is not a harness setting, so it would be ignored. "
                         f"Did you mean {close[0]!r}?"
                     )
+
+    @classmethod
+    def _harness_setting_values(cls) -> dict[str, Any]:
+        names: set[str] = set()
+        for klass in cls.__mro__:
+            names.update(klass.__dict__.get("_harness_settings", {}))
+        return {name: getattr(cls, name, None) for name in sorted(names)}
+
+    @classmethod
+    def _harness_after_class_hook(cls, hook: str) -> None:
+        """Refuse a setting a class hook changed after harness had read it: it would be ignored."""
+        step = cls._harness_class_step()
+        if step is None:
+            return
+        for name, value in cls._harness_setting_values().items():
+            if value is not step.settings[name]:
+                raise ConfigError(
+                    f"{cls.__qualname__}.{hook}() set {name}, but harness had already set the class up from its "
+                    f"class attributes (before setup_class runs, and at super().setUpClass()), so it would be "
+                    f"ignored. Set it in the class body instead: {name} = ..."
+                )
 
     @classmethod
     def _harness_config(cls) -> IntegrationTestConfig:
@@ -158,12 +199,20 @@ class HarnessLifecycle:
     # -- the guarded steps -------------------------------------------------------------------
 
     @classmethod
+    def _harness_class_step(cls) -> _OpenStep | None:
+        return cast("_OpenStep | None", cls.__dict__.get(_CLASS_STACK))
+
+    def _harness_test_step(self) -> _OpenStep | None:
+        return cast("_OpenStep | None", self.__dict__.get(_TEST_STACK))
+
+    @classmethod
     @_redacting
     def _harness_enter_class(cls) -> None:
         if _CLASS_STACK in cls.__dict__:
             return
         cls._harness_check_settings()
         stack = _open_stack()
+        stack.settings = cls._harness_setting_values()
         setattr(cls, _CLASS_STACK, stack)  # set first: a re-entrant call must not start twice
         try:
             cls._harness_setup_class(stack)
@@ -171,6 +220,10 @@ class HarnessLifecycle:
             delattr(cls, _CLASS_STACK)
             _close_stack(stack)
             raise
+        stack.given = dict(cls.__dict__)
+        if issubclass(cls, unittest.TestCase):
+            # After tearDownClass and teardown_class, under unittest and under pytest alike.
+            cls.addClassCleanup(cls._harness_exit_class)
 
     @classmethod
     @_redacting
@@ -185,12 +238,8 @@ class HarnessLifecycle:
     def _harness_enter_test(self) -> None:
         if self.__dict__.get(_TEST_STACK) is not None:
             return
-        cls = type(self)
-        if _CLASS_STACK not in cls.__dict__:
-            # A runner skipped class setup (e.g. setUpClass overridden without super()): do it now.
-            cls._harness_enter_class()
-            if isinstance(self, unittest.TestCase):
-                cast(Any, cls).addClassCleanup(cls._harness_exit_class)
+        # A runner skipped class setup (a TestCase run on its own, outside a suite): do it now.
+        type(self)._harness_enter_class()
         stack = _open_stack()
         self.__dict__[_TEST_STACK] = stack
         try:
@@ -206,25 +255,22 @@ class HarnessLifecycle:
         if stack is not None:
             _close_stack(stack)
 
-    # -- pytest's entry points ---------------------------------------------------------------
+    # -- the runners' entry points (wrapped by wrap_hooks, below the class) -------------------------
+    # Each is where a subclass's ``super()`` call ends; their outermost calls run harness's steps.
 
     @classmethod
     def setup_class(cls) -> None:
-        cls._harness_enter_class()
+        """pytest's class setup; under unittest it runs right after setUpClass."""
 
     @classmethod
     def teardown_class(cls) -> None:
-        cls._harness_exit_class()
+        """pytest's class teardown; under unittest it runs first thing in tearDownClass."""
 
     def setup_method(self, method: Any = None) -> None:
-        if method is not None:
-            self._harness_method_name = method.__name__  # unittest has _testMethodName; a pytest class has this
-        self._harness_enter_test()
+        """pytest's test setup; under unittest it runs before setUp."""
 
     def teardown_method(self, method: Any = None) -> None:
-        self._harness_exit_test()
-
-    # -- unittest's entry points -------------------------------------------------------------
+        """pytest's test teardown; under unittest it runs after tearDown and the test's cleanups."""
 
     @classmethod
     def setUpClass(cls) -> None:  # noqa: N802 - unittest's name
@@ -235,18 +281,19 @@ class HarnessLifecycle:
 
     @classmethod
     def tearDownClass(cls) -> None:  # noqa: N802 - unittest's name
-        try:
-            cls._harness_exit_class()
-        finally:
-            parent = getattr(super(), "tearDownClass", None)
-            if parent is not None:
-                parent()
+        parent = getattr(super(), "tearDownClass", None)
+        if parent is not None:
+            parent()
 
     def _callSetUp(self) -> None:  # noqa: N802 - unittest's internal step, stable since Python 3.8
         """Inside unittest's own setUp step: set up first, and tear down after every other cleanup."""
-        if isinstance(self, unittest.TestCase):
-            self._harness_enter_test()
-            self.addCleanup(self._harness_exit_test)  # cleanups run last-in first-out: ours runs last
+        if isinstance(self, unittest.TestCase) and self._harness_test_step() is None:
+            # Not set up yet, so this runner does not call setup_method and teardown_method (pytest does): call
+            # them here. Cleanups run last-in first-out: these two run after every other, harness's own last.
+            method = getattr(self, self._testMethodName)
+            self.setup_method(method)
+            self.addCleanup(self._harness_exit_test)
+            self.addCleanup(self.teardown_method, method)
         parent = getattr(super(), "_callSetUp", None)
         if parent is not None:
             parent()
@@ -268,6 +315,9 @@ class HarnessLifecycle:
         for report in _report_lists(result, ("failures", "errors", "skipped", "expectedFailures")):
             report[:] = [(test, redact(text) if isinstance(text, str) else text) for test, text in report]
         return outcome
+
+
+wrap_hooks(HarnessLifecycle)
 
 
 def forget_class_attributes(cls: type, names: tuple[str, ...]) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from typing import Any, ClassVar
 
+from harness.bases.attributes import Replaceable
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
 from harness.data.messages import Headers, Match, Message
 from harness.data.topics import TopicManager, new_admin_client
@@ -82,9 +83,10 @@ class MessageQueueTestMixin(HarnessLifecycle):
         """A consumer-group id for the code under test, namespaced to this test and deleted after it."""
         return self.kafka.group_id(name)
 
-    @property
+    @Replaceable
     def producer(self) -> Any:
-        """This test's kafka-python ``KafkaProducer`` (closed after the test)."""
+        """This test's kafka-python ``KafkaProducer`` (bytes in; closed after the test), unless the class or
+        the test sets a producer of its own: then that one (the helpers above keep using harness's)."""
         return self.kafka.producer
 
     def new_consumer(self, *topics: str, group_id: str | None = None, **config: Any) -> Any:
@@ -105,4 +107,13 @@ class MessageQueueTestBase(MessageQueueTestMixin, unittest.TestCase):
                 topic = self.create_topic("orders", partitions=3)
                 publish_order_placed(self.bootstrap_servers, topic, order_id=7)
                 self.assert_published(topic, {"type": "order_placed", "order_id": 7})
+
+    Clients of your own: a ``producer`` (or ``consumer``) the class sets in
+    ``setup_class`` (``cls.producer = KafkaProducer(..., value_serializer=...)``)
+    or the test sets in ``setup_method`` is what ``self.producer`` gives; without
+    one it is harness's bytes-in producer. ``produce``, ``consume`` and
+    ``assert_published`` always use harness's own clients, so a value is JSON-encoded
+    once whichever producer you set. Harness closes only its own clients: close
+    yours in ``teardown_class``/``teardown_method``, which run while the broker,
+    the class and the test's topics are still there.
     """

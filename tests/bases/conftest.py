@@ -4,12 +4,13 @@ from sqlalchemy import text
 
 
 def run_case(cls):
-    """Run a TestCase class through unittest's own suite machinery; return the result."""
+    """Run a TestCase class through unittest's own suite machinery; return the result.
+
+    The suite is the top-level one, so it tears the class down itself when it ends (tearDownClass, class cleanups).
+    """
     suite = unittest.defaultTestLoader.loadTestsFromTestCase(cls)
     result = unittest.TestResult()
     suite.run(result)
-    # A suite tears the last class down when the next one starts or when the top-level suite ends.
-    suite._tearDownPreviousClass(None, result)
     return result
 
 

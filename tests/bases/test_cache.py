@@ -197,3 +197,46 @@ class TestSlow(CacheTestBase):
     env = clean_env(HARNESS_REDIS_URL=redis_server.url)
     interrupt_pytest_mid_test(tmp_path, env, while_running=one_database_in_use)
     assert redis_dbs_in_use(redis_server) == ({}, [])
+
+
+def test_a_client_the_class_or_the_test_sets_is_its_redis_and_the_helpers_keep_harness_own(redis_server):
+    redis = redis_py()
+
+    class TestClassClient(CacheTestBase):
+        @classmethod
+        def setup_class(cls):
+            super().setup_class()
+            cls.redis = redis.Redis.from_url(cls.redis_url)  # answers bytes, as a guide's client does
+
+        @classmethod
+        def teardown_class(cls):
+            cls.redis.close()
+            super().teardown_class()
+
+        def test_class_client(self):
+            self.redis.set("greeting", "hello")
+            assert self.redis.get("greeting") == b"hello"  # the class's client
+            assert self.keys() == ["greeting"]  # harness's: decoded strings
+            self.assert_key("greeting", "hello")
+
+    class TestTestClient(CacheTestBase):
+        def setup_method(self):
+            super().setup_method()
+            self.redis = redis.Redis.from_url(self.redis_url)
+
+        def teardown_method(self):
+            self.redis.close()
+            super().teardown_method()
+
+        def test_a_writes(self):
+            self.redis.set("greeting", "hello")
+            assert self.redis.get("greeting") == b"hello"
+            self.assert_key("greeting", "hello")
+
+        def test_b_sees_nothing(self):
+            assert self.keys() == []  # emptied after test_a, whose client was its own
+
+    for case, tests in ((TestClassClient, 1), (TestTestClient, 2)):
+        result = run_case(case)
+        assert problems(result) == [] and result.testsRun == tests
+    assert redis_dbs_in_use(redis_server) == ({}, [])

@@ -1,6 +1,6 @@
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from harness import ConfigError, DatabaseTestBase
 from harness.data import schema
@@ -477,3 +477,98 @@ def test_attributes_of_the_users_own_are_not_taken_for_misspelt_settings():
 
     result = run_case(Case)
     assert not result.errors and not result.failures
+
+
+def test_a_session_the_test_sets_is_its_own_and_harness_closes_both_after_the_test():
+    seen = {}
+
+    class Case(DatabaseTestBase):
+        metadata = Base.metadata
+
+        def setup_method(self):
+            super().setup_method()
+            seen.setdefault("harness", self.session)
+            self.session = Session(bind=self.connection, join_transaction_mode="create_savepoint")
+
+        def test_1_writes_through_both(self):
+            self.data.create(User, name="through harness's session")  # self.data keeps harness's session
+            self.session.add(User(name="through the test's own"))
+            self.session.flush()
+            assert users(self.session) == 2
+            seen["own"] = self.session  # left open, in a savepoint of its own inside the test's
+
+        def test_2_starts_clean(self):
+            assert users(self.session) == 0
+
+    result = run_case(Case)
+    assert problems(result) == []
+    assert not seen["harness"].in_transaction() and not seen["own"].in_transaction()
+
+
+class OwnEngine:
+    """A class's hooks, as a guide writes them, that build an engine of the class's own."""
+
+    metadata = Base.metadata
+
+    @classmethod
+    def setup_class(cls):
+        super().setup_class()
+        cls.harness_engine = cls.engine
+        cls.engine = create_engine(cls.database_url)  # as guides build theirs
+
+    @classmethod
+    def teardown_class(cls):
+        cls.engine.dispose()
+        super().teardown_class()
+
+    def test_commits_through_its_engine(self):
+        with Session(self.engine) as session:
+            session.add(User(name="committed through the class's own engine"))
+            session.commit()
+
+
+@pytest.mark.parametrize("isolation", ["transaction", "tracked"])
+def test_an_engine_of_the_class_own_is_refused_where_harness_could_not_undo_its_commits(isolation):
+    case = type("Case", (OwnEngine, DatabaseTestBase), {"isolation": isolation})
+    result = run_case(case)
+    [(_, trace)] = result.errors
+    assert trace.rstrip().endswith(
+        "IsolationError: Case.setup_class() replaced cls.engine with an engine of its own. harness undoes what tests "
+        "write only through its own engine, so what they commit through this one would stay in the database (which "
+        "classes with the same schema share). Use the cls.engine harness gives (it is on cls.database_url already) "
+        "for the code under test, or set isolation = 'truncate' if that code must have an engine of its own (the "
+        "tables are emptied after each test)."
+    )
+    assert "engine" not in case.__dict__ and "_harness_state" not in case.__dict__
+
+
+def test_an_engine_of_the_class_own_is_fine_with_truncate_isolation_and_what_it_commits_is_removed():
+    seen = {}
+
+    class Case(OwnEngine, DatabaseTestBase):
+        isolation = "truncate"
+
+        def test_commits_through_its_engine(self):
+            super().test_commits_through_its_engine()
+            seen["harness engine"] = self.harness_engine
+
+    result = run_case(Case)
+    assert problems(result) == [] and result.testsRun == 1
+    with seen["harness engine"].connect() as connection:
+        assert connection.execute(select(func.count()).select_from(User)).scalar_one() == 0
+
+
+def test_harness_engine_with_options_of_the_class_is_still_harness_engine():
+    class Case(DatabaseTestBase):
+        metadata = Base.metadata
+
+        @classmethod
+        def setup_class(cls):
+            super().setup_class()
+            cls.engine = cls.engine.execution_options(logging_token="users")  # the same pool, so the same database
+
+        def test_x(self):
+            assert self.session.scalar(select(func.count()).select_from(User)) == 0
+
+    result = run_case(Case)
+    assert problems(result) == [] and result.testsRun == 1

@@ -7,6 +7,7 @@ import pytest
 
 from harness import MessageQueueTestBase, MessagesNotReceived
 from harness.providers.rundir import current_run
+from harness.services.kafka import kafka_python
 from tests.bases.conftest import problems, run_case
 from tests.helpers import (
     RUNNER_STYLES,
@@ -181,3 +182,75 @@ def test_a_misspelt_message_timeout_is_named():
         "ConfigError: test_a_misspelt_message_timeout_is_named.<locals>.Case.mesage_timeout is not a harness "
         "setting, so it would be ignored. Did you mean 'message_timeout'?"
     )
+
+
+def _kafka():
+    """kafka-python, and a JSON (de)serializer as the guides' clients have (a lambda there is deprecated)."""
+    kafka = kafka_python()
+    return kafka, kafka.serializer.JsonSerializer()
+
+
+def test_clients_the_class_makes_in_setup_class_are_the_tests_and_the_helpers_keep_harness_own(kafka_broker):
+    kafka, as_json = _kafka()
+    seen = {}
+
+    class TestEvents(MessageQueueTestBase):  # as the guides write it
+        @classmethod
+        def setup_class(cls):
+            super().setup_class()
+            cls.producer = kafka.KafkaProducer(bootstrap_servers=cls.bootstrap_servers, value_serializer=as_json)
+            cls.consumer = kafka.KafkaConsumer(
+                bootstrap_servers=cls.bootstrap_servers, auto_offset_reset="earliest",
+                value_deserializer=as_json, consumer_timeout_ms=10_000,
+            )
+
+        def test_publish(self):
+            topic = self.create_topic("test-topic")
+            self.producer.send(topic, {"id": 1})  # the class's producer, through its serializer
+            self.producer.flush()
+            self.produce(topic, {"id": 2})  # harness's, which encodes the dict once itself
+            self.consumer.assign([kafka.TopicPartition(topic, 0)])
+            assert [next(self.consumer).value for _ in range(2)] == [{"id": 1}, {"id": 2}]
+            assert [message.value for message in self.consume(topic, count=2)] == [{"id": 1}, {"id": 2}]
+            seen["producer"] = self.producer
+
+        @classmethod
+        def teardown_class(cls):
+            seen["bootstrap at teardown_class"] = cls.bootstrap_servers  # harness is still set up here
+            cls.producer.close()  # the class's clients are the class's to close
+            cls.consumer.close()
+            super().teardown_class()
+
+    result = run_case(TestEvents)
+    assert problems(result) == []
+    assert seen["producer"] is TestEvents.producer
+    assert seen["bootstrap at teardown_class"] == kafka_broker.url
+
+
+def test_a_producer_the_test_makes_in_setup_method_is_its_own():
+    kafka, as_json = _kafka()
+
+    class TestInstance(MessageQueueTestBase):
+        def setup_method(self):
+            super().setup_method()
+            self.producer = kafka.KafkaProducer(bootstrap_servers=self.bootstrap_servers, value_serializer=as_json)
+
+        def teardown_method(self):
+            self.producer.close()
+            super().teardown_method()
+
+        def test_own_producer(self):
+            topic = self.create_topic("events")
+            self.producer.send(topic, {"id": 3})
+            self.producer.flush()
+            self.produce(topic, {"id": 4})
+            assert [message.value for message in self.consume(topic, count=2)] == [{"id": 3}, {"id": 4}]
+            assert self.producer is not self.kafka.producer
+
+    class TestDefault(MessageQueueTestBase):
+        def test_harness_producer(self):
+            assert self.producer is self.kafka.producer  # when the test sets none
+
+    for case in (TestInstance, TestDefault):
+        result = run_case(case)
+        assert problems(result) == [] and result.testsRun == 1
