@@ -8,7 +8,6 @@ Layers are merged with ``is None``, so ``0`` and ``""`` are real values.
 
 from __future__ import annotations
 
-import configparser
 import dataclasses
 import os
 import warnings
@@ -18,6 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.config_aliases import FAMILIAR_NAMES, read_familiar, require_an_address, translate
+from harness.config_text import (
+    INI_SECTION,
+    SettingText,
+    find_ini,
+    parse_bool,
+    parse_int,
+    parse_names,
+    parse_seconds,
+)
 from harness.errors import ConfigError, HarnessWarning, did_you_mean
 from harness.redaction import SecretURL, redact, secret_url
 from harness.services.base import Service, Setting
@@ -35,71 +43,24 @@ __all__ = [
 ]
 
 PROVIDERS = ("auto", "local", "docker", "external")
-INI_FILES = ("setup.cfg", "tox.ini")
-INI_SECTION = "harness"
-
-
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("expected true/false, yes/no or 1/0")
-
-
-def _parse_int(text: str) -> int:
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise ValueError("expected a whole number") from None
-
-
-def _parse_seconds(text: str) -> float:
-    try:
-        return float(text.strip())
-    except ValueError:
-        raise ValueError("expected a number of seconds") from None
-
-
-def _parse_names(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.replace("\n", ",").split(",") if part.strip())
 
 
 # field name -> (environment variable, parser from text): the settings of the run as a whole.
 _SOURCES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "provider": ("HARNESS_PROVIDER", str.strip),
     "os_user": ("HARNESS_OS_USER", str.strip),
-    "startup_timeout": ("HARNESS_STARTUP_TIMEOUT", _parse_seconds),
-    "connect_timeout": ("HARNESS_CONNECT_TIMEOUT", _parse_seconds),
-    "seed": ("HARNESS_SEED", _parse_int),
-    "keep": ("HARNESS_KEEP", _parse_bool),
+    "startup_timeout": ("HARNESS_STARTUP_TIMEOUT", parse_seconds),
+    "connect_timeout": ("HARNESS_CONNECT_TIMEOUT", parse_seconds),
+    "seed": ("HARNESS_SEED", parse_int),
+    "keep": ("HARNESS_KEEP", parse_bool),
     "cache_dir": ("HARNESS_CACHE_DIR", str.strip),
     "scratch_dir": ("HARNESS_SCRATCH_DIR", str.strip),
-    "allow_cleanup": ("HARNESS_ALLOW_CLEANUP", _parse_names),
+    "allow_cleanup": ("HARNESS_ALLOW_CLEANUP", parse_names),
     "metadata": ("HARNESS_METADATA", str.strip),
     "migrations": ("HARNESS_MIGRATIONS", str.strip),
 }
 _LOCATED = ("metadata", "migrations")
 """Settings whose text keeps where it was given: their errors come later (on first use) and must name it."""
-
-
-class SettingText(str):
-    """A setting's text that remembers where it was given, and the directory a relative path in it starts from.
-
-    ``[harness] migrations = db/alembic.ini`` in /src/app/setup.cfg gives ``base`` /src/app::
-
-        text = SettingText("db/alembic.ini", origin="setup.cfg [harness]: migrations", base=Path("/src/app"))
-        assert text.base / text == Path("/src/app/db/alembic.ini")
-    """
-
-    origin: str
-    base: Path
-
-    def __new__(cls, text: str, *, origin: str, base: Path) -> SettingText:
-        value = super().__new__(cls, text)
-        value.origin, value.base = origin, base
-        return value
 
 
 def _check_provider(value: Any) -> str | None:
@@ -436,33 +397,8 @@ def _read_env(environ: Mapping[str, str]) -> dict[str, Any]:
     return _canonical(values)
 
 
-def _parser(path: Path) -> configparser.ConfigParser:
-    # Not strict: a duplicate key elsewhere in a tox.ini is tox's business, not a reason to fail.
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(
-            f"{path} could not be parsed ({reason}), so harness cannot tell whether it holds a "
-            f"[{INI_SECTION}] section. Fix its syntax, or run from a directory without it."
-        ) from None
-    return parser
-
-
-def _find_ini(start: Path) -> tuple[Path, configparser.ConfigParser] | None:
-    for directory in (start, *start.parents):
-        for filename in INI_FILES:
-            candidate = directory / filename
-            if candidate.is_file():
-                parser = _parser(candidate)
-                if parser.has_section(INI_SECTION):
-                    return candidate, parser
-    return None
-
-
 def _read_ini(start: Path) -> dict[str, Any]:
-    found = _find_ini(start.resolve())
+    found = find_ini(start.resolve())
     if found is None:
         return {}
     path, parser = found

@@ -8,15 +8,15 @@ import os
 import unittest
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from sqlalchemy import MetaData, Table, inspect, text
-from sqlalchemy.engine import Connection, Engine, RootTransaction
+from sqlalchemy import MetaData, inspect
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, NoInspectionAvailable, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from harness.bases.attributes import Replaceable
+from harness.bases.database_state import LEAK_ADVICE, ClassState
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
 from harness.data import schema
 from harness.data.baseline import check_after_class, check_before_class
@@ -72,7 +72,7 @@ class DatabaseTestMixin(HarnessLifecycle):
 
     engine: ClassVar[Engine]
     database_url: ClassVar[str]
-    _harness_state: ClassVar[_ClassState]
+    _harness_state: ClassVar[ClassState]
     Base: ClassVar[type[DeclarativeBase]]
 
     _harness_session: Session
@@ -146,11 +146,11 @@ class DatabaseTestMixin(HarnessLifecycle):
             if database.baseline is not None and not cls.fresh_database:  # shared: leave it as found
                 check_before_class(database.engine, database.baseline, owner=cls.__qualname__)
                 stack.callback(check_after_class, database.engine, database.baseline, owner=cls.__qualname__,
-                               advice=_LEAK_ADVICE[cls.isolation])
+                               advice=LEAK_ADVICE[cls.isolation])
             if cls.fresh_database:
                 database = schema.fresh_clone(database, suffix=f"c{id(cls) & 0xFFFFFF:x}")
                 stack.callback(schema.drop, database)
-        state = _ClassState(
+        state = ClassState(
             engine=database.engine,
             tables=list(reversed(metadata.sorted_tables)) if metadata is not None else [],
             replay=replay_hint(config),
@@ -171,7 +171,7 @@ class DatabaseTestMixin(HarnessLifecycle):
             raise
 
     @classmethod
-    def _harness_start_isolation(cls, stack: ExitStack, state: _ClassState) -> None:
+    def _harness_start_isolation(cls, stack: ExitStack, state: ClassState) -> None:
         if cls.isolation == "transaction":
             state.connection = cls.engine.connect()
             stack.callback(state.close)  # whichever connection the class holds by then
@@ -224,7 +224,7 @@ class DatabaseTestMixin(HarnessLifecycle):
     def _harness_setup_test(self, stack: ExitStack) -> None:
         super()._harness_setup_test(stack)
         cls = type(self)
-        state: _ClassState = cls._harness_state
+        state: ClassState = cls._harness_state
         if cls.isolation == "transaction":
             assert state.connection is not None and state.shared is not None
             self.connection = state.connection
@@ -281,7 +281,7 @@ class DatabaseTestMixin(HarnessLifecycle):
     def _harness_end_test_transaction(self, savepoint: Savepoint) -> None:
         """Roll the test back; if the class transaction is no longer the one harness opened, restore it."""
         cls = type(self)
-        state: _ClassState = cls._harness_state
+        state: ClassState = cls._harness_state
         assert state.connection is not None and state.transaction is not None and state.shared is not None
         if state.connection.closed:
             problem = "closed self.connection, the connection the class's transaction lives on"
@@ -351,68 +351,6 @@ class DatabaseTestMixin(HarnessLifecycle):
 
 
 _MISSING = object()
-
-_LEAK_ADVICE = {
-    "transaction": "Write through cls.engine, self.session or self.get_session(): in isolation = 'transaction' "
-                   "their commits only release savepoints of the class's transaction, and are undone. Code that "
-                   "must commit through connections of its own needs isolation = 'truncate'.",
-    "tracked": "In isolation = 'tracked' only the rows inserted through self.session, self.get_session() and "
-               "self.data are deleted after each test; for code that commits through connections of its own, use "
-               "isolation = 'truncate'.",
-    "truncate": "In isolation = 'truncate' only the tables of the class's metadata are emptied after each test: "
-                "give metadata (with migrations too) so that every table the tests write to is among them.",
-}
-
-
-@dataclass
-class _ClassState:
-    """Everything a class holds while it runs; deleted at class teardown."""
-
-    engine: Engine
-    tables: list[Table]
-    replay: str
-    run_seed: int
-    database: schema.TestDatabase | None = None
-    connection: Connection | None = None
-    transaction: RootTransaction | None = None
-    shared: ClassTransaction | None = None
-    """In transaction isolation: the class transaction that the connections of ``cls.engine`` join."""
-    seeded: tuple[str, ...] = field(default_factory=tuple)
-
-    def close(self) -> None:
-        """End of class: roll back the class transaction and close its connection."""
-        if self.connection is None:
-            return
-        with contextlib.suppress(SQLAlchemyError):  # a connection already broken has nothing to roll back
-            if self.shared is not None:
-                self.shared.close()
-            elif self.transaction is not None and self.transaction.is_active:
-                self.transaction.rollback()
-        self.connection.close()
-
-    def reconnect(self, engine: Engine) -> None:
-        """Drop a connection whose transaction is not harness's any more, for a fresh one (no transaction yet)."""
-        assert self.connection is not None
-        with contextlib.suppress(SQLAlchemyError):
-            if not self.connection.closed:
-                self.connection.rollback()  # ends whatever transaction the server has, releasing its locks
-        with contextlib.suppress(SQLAlchemyError):
-            self.connection.close()
-        self.connection = engine.connect()
-        self.transaction = None
-
-    def truncate(self) -> None:
-        """Empty the schema's tables (children first), restarting identities."""
-        if not self.tables:
-            return
-        with self.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                names = ", ".join(connection.dialect.identifier_preparer.format_table(t) for t in self.tables)
-                connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            else:
-                for table in self.tables:
-                    connection.execute(table.delete())
-
 
 class DatabaseTestBase(DatabaseTestMixin, unittest.TestCase):
     """A test case on a real database, isolated per test, with nothing left behind.

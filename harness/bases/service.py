@@ -15,7 +15,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from harness.bases.database import _ClassState
+from harness.bases.database_state import ClassState
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
 from harness.data import schema
 from harness.data.baseline import check_after_class, check_before_class
@@ -350,7 +350,7 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
 
 
 @dataclass
-class _Database(_ClassState):
+class _Database(ClassState):
     """DatabaseTestBase's class state, plus the reset of an app that commits and the requests of one that does not."""
 
     reset: ResetStrategy | None = None
