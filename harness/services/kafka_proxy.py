@@ -330,6 +330,7 @@ class GroupProxy:
             try:
                 if broker is None:
                     broker = self._track(socket.create_connection(self.broker, timeout=5))
+                    broker.settimeout(None)  # close() shuts it down, which ends a wait for an answer
                     sent.clear()
                 for group, member, generation, instance in due:
                     correlation += 1
@@ -369,20 +370,10 @@ def _heartbeat(correlation: int, group: str, generation: int, member: str, insta
 
 
 def _read_answer(sock: socket.socket) -> tuple[int, int]:
-    """(correlation id, error code) of the next Heartbeat v3 answer on ``sock``."""
-    (size,) = struct.unpack(">i", _receive(sock, 4))
-    correlation, _throttle, error = struct.unpack_from(">iih", _receive(sock, size))
+    """(correlation id, error code) of the next Heartbeat v3 answer on ``sock`` (a blocking socket)."""
+    size = struct.unpack(">i", sock.recv(4, socket.MSG_WAITALL))[0]
+    correlation, _throttle, error = struct.unpack(">iih", sock.recv(size, socket.MSG_WAITALL)[:10])
     return correlation, error
-
-
-def _receive(sock: socket.socket, size: int) -> bytes:
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise ConnectionError("the broker closed the connection")
-        data += chunk
-    return bytes(data)
 
 
 def _shut(sock: socket.socket) -> None:
