@@ -98,13 +98,9 @@ class _Member:
     __slots__ = ("generation", "heard", "instance", "session", "touched")
 
     def __init__(self, session: float, instance: str | None) -> None:
-        self.session = session
-        """Seconds: the session timeout the client asked for (how long it lives without a word)."""
-        self.instance = instance
-        self.generation = -1
+        self.session, self.instance, self.generation = session, instance, -1  # session: what the client asked
+        # heard: when the client last joined, synced or heartbeated; touched: when the broker last heard of it
         self.heard = self.touched = time.monotonic()
-        """When the client itself last joined, synced or heartbeated; when the broker last heard of this
-        member, from the client or from the proxy."""
 
 
 class _Members:
@@ -155,13 +151,9 @@ class GroupProxy:
     connection and joins every thread it started.
     """
 
-    def __init__(
-        self, listen: tuple[str, int] | socket.socket, *, broker: tuple[str, int], session_timeout_ms: int = 2000
-    ) -> None:
-        if isinstance(listen, socket.socket):
-            self._listener = listen
-        else:
-            self._listener = socket.create_server(listen)
+    def __init__(self, listen: tuple[str, int] | socket.socket, *, broker: tuple[str, int],
+                 session_timeout_ms: int = 2000) -> None:
+        self._listener = listen if isinstance(listen, socket.socket) else socket.create_server(listen)
         self.address: tuple[str, int] = self._listener.getsockname()[:2]
         self.broker = broker
         self.session_timeout_ms = session_timeout_ms
@@ -358,14 +350,8 @@ def _heartbeat(correlation: int, group: str, generation: int, member: str, insta
         encoded = text.encode()
         return struct.pack(">h", len(encoded)) + encoded
 
-    body = (
-        struct.pack(">hhi", HEARTBEAT, 3, correlation)
-        + string(KEEPALIVE_CLIENT_ID)
-        + string(group)
-        + struct.pack(">i", generation)
-        + string(member)
-        + string(instance)
-    )
+    body = struct.pack(">hhi", HEARTBEAT, 3, correlation) + string(KEEPALIVE_CLIENT_ID) + string(group)
+    body += struct.pack(">i", generation) + string(member) + string(instance)
     return struct.pack(">i", len(body)) + body
 
 
@@ -401,20 +387,15 @@ def _parent_death_signal() -> Callable[[], None] | None:
     return lambda: prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
 
 
-USAGE = "kafka_proxy.py --listen HOST:PORT --broker HOST:PORT [--session-timeout-ms N] [--user UID:GID] -- COMMAND..."
-
-
 def _options(argv: list[str]) -> tuple[dict[str, str], list[str]]:
-    """``--name value`` pairs before ``--``, and the broker's command after it (no argparse: ~10 ms to import)."""
-    if "--" not in argv:
-        raise SystemExit(f"usage: {USAGE}")
-    split = argv.index("--")
-    pairs, command = argv[:split], argv[split + 1 :]
-    options = dict(zip(pairs[::2], pairs[1::2], strict=False))
+    """``--name value`` pairs before ``--``, and the broker's command after it (argparse costs ~10 ms to import)."""
+    split = argv.index("--") if "--" in argv else len(argv)
+    options = dict(zip(argv[:split:2], argv[1:split:2], strict=False))
     known = {"--listen", "--broker", "--session-timeout-ms", "--user"}
-    if len(pairs) % 2 or not command or not {"--listen", "--broker"} <= options.keys() <= known:
-        raise SystemExit(f"usage: {USAGE}")
-    return options, command
+    if split % 2 or split + 1 >= len(argv) or not {"--listen", "--broker"} <= options.keys() <= known:
+        raise SystemExit("usage: kafka_proxy.py --listen HOST:PORT --broker HOST:PORT [--session-timeout-ms MS] "
+                         "[--user UID:GID] -- BROKER COMMAND...")
+    return options, argv[split + 1 :]
 
 
 def _address(text: str) -> tuple[str, int]:
