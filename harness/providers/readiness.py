@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 from harness.errors import ServiceUnavailable
 
-__all__ = ["POLL_SECONDS", "PROBE_SECONDS", "wait_ready"]
+__all__ = ["NO_ANSWER", "POLL_SECONDS", "PROBE_SECONDS", "wait_ready"]
+
+NO_ANSWER = "no answer yet"
 
 POLL_SECONDS = 0.01
 PROBE_SECONDS = 2.0
@@ -34,17 +36,22 @@ def wait_ready(
     True
     """
     deadline = time.monotonic() + timeout
-    last_error = "no answer yet"
+    last_error = NO_ANSWER
     while True:
         if alive is not None:
             alive()
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return last_error
+        budget = remaining if once else min(remaining, PROBE_SECONDS)
+        started = time.monotonic()
         try:
-            attempt(remaining if once else min(remaining, PROBE_SECONDS))
+            attempt(budget)
         except ServiceUnavailable as exc:
-            last_error = str(exc)
+            # An attempt the deadline cut short ("timed out") says less than the answer before it (a 503).
+            cut_short = budget < PROBE_SECONDS and time.monotonic() - started >= budget * 0.9
+            if not (cut_short and last_error != NO_ANSWER):
+                last_error = str(exc)
             if once:
                 return last_error
             time.sleep(min(poll, max(deadline - time.monotonic(), 0)))
