@@ -10,7 +10,6 @@ from harness.errors import ConfigError
 __all__ = [
     "INI_FILES",
     "INI_SECTION",
-    "PROVIDERS",
     "SettingText",
     "find_ini",
     "parse_bool",
@@ -20,7 +19,6 @@ __all__ = [
     "read_ini_file",
 ]
 
-PROVIDERS = ("auto", "local", "docker", "external")
 INI_FILES = ("setup.cfg", "tox.ini")
 INI_SECTION = "harness"
 
