@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import socket
 import socketserver
 import threading
@@ -55,21 +54,12 @@ class ASGIApp(InProcessRunner):
     """
 
     kind = "an ASGI application"
-
-    def __init__(
-        self,
-        app: str | object,
-        *,
-        health_path: str | None = None,
-        startup_timeout: float = 30.0,
-        capture_level: int = logging.INFO,
-    ) -> None:
-        super().__init__(app, health_path=health_path, startup_timeout=startup_timeout, capture_level=capture_level)
-        self._server: Any = None
-        self._socket: socket.socket | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._main_task: asyncio.Task[None] | None = None
-        self._loop_ready = threading.Event()
+    # While serving (InProcessRunner.__init__ takes the arguments); set by _serve, cleared by _shutdown.
+    _server: Any = None
+    _socket: socket.socket | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _main_task: asyncio.Task[None] | None = None
+    _loop_ready: threading.Event  # made by _serve, before the server it waits on
 
     def _serve(self, app: object, deadline: float) -> str:
         uvicorn = require("uvicorn", extra="asgi", purpose="ASGIApp")
@@ -175,17 +165,7 @@ class WSGIApp(InProcessRunner):
     """
 
     kind = "a WSGI application"
-
-    def __init__(
-        self,
-        app: str | object,
-        *,
-        health_path: str | None = None,
-        startup_timeout: float = 30.0,
-        capture_level: int = logging.INFO,
-    ) -> None:
-        super().__init__(app, health_path=health_path, startup_timeout=startup_timeout, capture_level=capture_level)
-        self._server: _ThreadingWSGIServer | None = None
+    _server: _ThreadingWSGIServer | None = None  # while serving
 
     def _serve(self, app: object, deadline: float) -> str:
         server = self._server = _ThreadingWSGIServer((HOST, 0), _RequestHandler, capture=self._capture)
