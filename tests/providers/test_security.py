@@ -80,7 +80,7 @@ def test_server_listens_on_loopback_only(service):
     assert all(_is_loopback(address) for address, _port in listening), listening
 
 
-@pytest.mark.parametrize("service", ["postgres", "redis"])
+@pytest.mark.parametrize("service", ["postgres", "redis", "echo"])  # echo: tests/echo_service, a third party's
 def test_password_is_on_no_command_line(service):
     from harness.redaction import url_password
 
