@@ -37,6 +37,10 @@ class CacheTestMixin(HarnessLifecycle):
         return self._harness_redis_client
 
     @classmethod
+    def _harness_services(cls) -> tuple[str, ...]:
+        return (*super()._harness_services(), "redis")
+
+    @classmethod
     def _harness_setup_class(cls, stack: ExitStack) -> None:
         super()._harness_setup_class(stack)
         endpoint = cls._harness_endpoint(stack, "redis")

@@ -123,6 +123,11 @@ class DatabaseTestMixin(HarnessLifecycle):
         return default_schema(config, sqlite=cls.database == "sqlite")
 
     @classmethod
+    def _harness_services(cls) -> tuple[str, ...]:
+        own = () if cls.database == "sqlite" else ("postgres",)
+        return (*super()._harness_services(), *own)
+
+    @classmethod
     def _harness_setup_class(cls, stack: ExitStack) -> None:
         super()._harness_setup_class(stack)
         _validate_choice(cls, "database", cls.database, DATABASES)

@@ -51,6 +51,8 @@ class _OpenStep(ExitStack):
         """The class's settings as harness read them."""
         self.given: dict[str, Any] = {}
         """The class's own attributes once harness had set it up (``engine``, ...)."""
+        self.endpoints: dict[str, Endpoint] = {}
+        """The services this step acquired, by name (released when it closes)."""
 
 
 _open_stacks: list[ExitStack] = []
@@ -172,11 +174,25 @@ class HarnessLifecycle:
         return config.replace(**cls.config_overrides) if cls.config_overrides else config
 
     @classmethod
+    def _harness_services(cls) -> tuple[str, ...]:
+        """The services this class's setup will ask for; each base adds its own (``super()`` first)."""
+        return ()
+
+    @classmethod
     def _harness_endpoint(cls, stack: ExitStack, service: str) -> Endpoint:
-        """The run's ``service`` (started on first use), released when ``stack`` closes."""
-        endpoint = registry.acquire(service, cls._harness_config())
-        stack.callback(registry.release, endpoint)
-        return endpoint
+        """The run's ``service`` (started on first use), released when ``stack`` closes.
+
+        The first call of a class step starts every service the class needs at once
+        (:meth:`_harness_services`, in parallel): a class using PostgreSQL, Redis and Kafka
+        waits for the slowest start, not the sum, whatever order its bases ask in.
+        """
+        acquired = stack.endpoints if isinstance(stack, _OpenStep) else {}
+        if service not in acquired:
+            wanted = [name for name in dict.fromkeys((service, *cls._harness_services())) if name not in acquired]
+            for name, endpoint in zip(wanted, registry.acquire_all(wanted, cls._harness_config()), strict=True):
+                acquired[name] = endpoint
+                stack.callback(registry.release, endpoint)
+        return acquired[service]
 
     # -- what subclasses implement ----------------------------------------------------------
 

@@ -36,6 +36,10 @@ class MessageQueueTestMixin(HarnessLifecycle):
     """This test's TopicManager (every helper below delegates to it)."""
 
     @classmethod
+    def _harness_services(cls) -> tuple[str, ...]:
+        return (*super()._harness_services(), "kafka")
+
+    @classmethod
     def _harness_setup_class(cls, stack: ExitStack) -> None:
         super()._harness_setup_class(stack)
         endpoint = cls._harness_endpoint(stack, "kafka")
