@@ -26,6 +26,8 @@ __all__ = [
     "drop_database",
     "list_databases",
     "owner_comment",
+    "run_statement",
+    "set_comments",
     "sweep",
     "sweep_databases",
     "unwatch",
@@ -49,22 +51,23 @@ def create_database(
             sql.Identifier(name), sql.Identifier(template)
         )
     with connect(endpoint, autocommit=True) as conn:
-        _execute(endpoint, conn, statement, f"create database {name!r}")
+        run_statement(endpoint, conn, statement, f"create database {name!r}")
         if comment is not None:
-            _comment(endpoint, conn, [name], lambda _name, now: comment(now))
+            set_comments(endpoint, conn, [name], lambda _name, now: comment(now))
 
 def comment_databases(endpoint: Endpoint, names: list[str], comment: Callable[[str, int], str]) -> None:
     """Set each database's comment to ``comment(name, server time)`` (e.g. an owner's heartbeat)."""
     with connect(endpoint, autocommit=True) as conn:
-        _comment(endpoint, conn, names, comment)
+        set_comments(endpoint, conn, names, comment)
 
-def _comment(endpoint: Endpoint, conn: Any, names: list[str], comment: Callable[[str, int], str]) -> None:
+def set_comments(endpoint: Endpoint, conn: Any, names: list[str], comment: Callable[[str, int], str]) -> None:
+    """On the open connection ``conn``: each database's comment to ``comment(name, server time)``."""
     from psycopg import sql
 
     # The server's clock, not this machine's: every run sharing the server reads the same one.
     now = int(conn.execute(SERVER_TIME).fetchone()[0])
     for name in names:
-        _execute(
+        run_statement(
             endpoint, conn,
             sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(comment(name, now))),
             f"mark database {name!r} as harness's",
@@ -75,7 +78,7 @@ def drop_database(endpoint: Endpoint, name: str) -> None:
     from psycopg import sql
 
     with connect(endpoint, autocommit=True) as conn:
-        _execute(
+        run_statement(
             endpoint, conn, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)),
             f"drop database {name!r}",
         )
@@ -91,7 +94,8 @@ def list_databases(endpoint: Endpoint, *, prefix: str) -> tuple[list[tuple[str, 
         ).fetchall()
     return [(row[0], row[1]) for row in rows], now
 
-def _execute(endpoint: Endpoint, conn: Any, statement: Any, action: str) -> None:
+def run_statement(endpoint: Endpoint, conn: Any, statement: Any, action: str) -> None:
+    """Run ``statement`` on ``conn``; a failure says what harness was doing (``action``) and where."""
     psycopg = require("psycopg", extra="postgres", purpose="Connecting to PostgreSQL")
     try:
         conn.execute(statement)

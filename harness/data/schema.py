@@ -1,10 +1,12 @@
-"""Test databases: built once per (server, schema, worker), shared by the classes that use that schema.
+"""Test databases: one per (server, schema, worker), shared by the classes that use that schema.
 
-Creating a database costs ~230 ms, so a schema's database is made the first
-time a class asks for it and reused by every later class with the same tables
-(compared by their DDL, so classes that declare equal models in
-``setup_models`` share too). A class that asks for a fresh database gets a
-``CREATE DATABASE ... TEMPLATE`` clone of it, dropped after the class.
+A schema's database is made the first time a class asks for it and reused by
+every later class with the same tables (compared by their DDL, so classes that
+declare equal models in ``setup_models`` share too). It is a clone of the
+schema's template (templates.py: tables built once per server and schema, and
+on a server harness started, kept for later runs). A class that asks for a
+fresh database gets a ``CREATE DATABASE ... TEMPLATE`` clone of its worker's
+database, dropped after the class.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
 
 from harness._optional import require
-from harness.data import databases
+from harness.data import databases, templates
 from harness.data.baseline import Baseline, record
 from harness.data.databases import DATABASE_PREFIX
 from harness.data.schema_source import watch_missing_tables
@@ -65,10 +67,15 @@ class TestDatabase:
 
 
 def schema_fingerprint(metadata: MetaData | None, migrations: str | None) -> str:
-    """A digest of what would be built: the DDL of ``metadata``, or the migrations' location."""
+    """A digest of what would be built: the DDL of ``metadata``, or the migrations (every file of them).
+
+    Templates outlive runs on harness's servers, so a new or edited revision must give a new digest.
+    """
     digest = hashlib.sha256()
     if migrations is not None:
         digest.update(f"alembic:{Path(migrations).resolve()}".encode())
+        for path in _migration_files(migrations):
+            digest.update(f"{path}\0".encode() + path.read_bytes() + b"\0")
     elif metadata is not None:
         from sqlalchemy.dialects import postgresql
 
@@ -80,9 +87,23 @@ def schema_fingerprint(metadata: MetaData | None, migrations: str | None) -> str
     return digest.hexdigest()[:10]
 
 
+def _migration_files(alembic_ini: str) -> list[Path]:
+    """alembic.ini and every file of its script directory (env.py, the revisions), in a stable order."""
+    ini = Path(alembic_ini)
+    if not ini.is_file():
+        return []  # upgrade_head says so, with the fix
+    alembic_config = require("alembic.config", extra="migrations", purpose="migrations = ...")
+    alembic_script = require("alembic.script", extra="migrations", purpose="migrations = ...")
+    directory = Path(alembic_script.ScriptDirectory.from_config(alembic_config.Config(str(ini))).dir)
+    files = [path for path in directory.rglob("*") if path.is_file() and "__pycache__" not in path.parts]
+    return [ini.resolve(), *sorted(files)]
+
+
 _lock = threading.Lock()
 _swept: set[str] = set()
 _shared: dict[tuple[str, str, str], TestDatabase] = {}
+_run_templates: dict[tuple[str, str], Endpoint] = {}
+"""This run's templates on servers it shares with others, dropped at its end."""
 
 
 def _build_schema(database: TestDatabase, metadata: MetaData | None, migrations: str | None) -> None:
@@ -112,7 +133,7 @@ def upgrade_head(alembic_ini: str, database: TestDatabase) -> None:
 def shared_database(
     endpoint: Endpoint, *, metadata: MetaData | None = None, migrations: str | None = None
 ) -> TestDatabase:
-    """The database holding this schema on ``endpoint`` for this worker, built on first use."""
+    """The database holding this schema on ``endpoint`` for this worker: a clone of the schema's template."""
     run = current_run()
     fingerprint = schema_fingerprint(metadata, migrations)
     key = (endpoint.url, fingerprint, run.worker)
@@ -123,11 +144,25 @@ def shared_database(
                 _swept.add(endpoint.url)
                 databases.sweep_databases(endpoint)  # what killed runs left on this shared server
             name = f"{DATABASE_PREFIX}{run.token}_{run.worker}_{fingerprint}".lower()
-            databases.create_database(endpoint, name, comment=databases.owner_comment)
+            template = templates.template_name(endpoint, fingerprint, run.token)
+            if not templates.keeps_templates(endpoint):
+                databases.watch(endpoint, template)
+                _run_templates[(endpoint.url, template)] = endpoint
+                _register_exit()
+
+            def build(template_name: str) -> None:
+                built = _engine_for(endpoint, template_name)
+                try:
+                    _build_schema(built, metadata, migrations)
+                finally:
+                    built.dispose()
+
+            templates.clone_template(
+                endpoint, template=template, clone=name, build=build, owner_comment=databases.owner_comment
+            )
             databases.watch(endpoint, name)
             database = _engine_for(endpoint, name)
             try:
-                _build_schema(database, metadata, migrations)
                 database.baseline = record(database.engine)
             except BaseException:
                 drop(database)
@@ -182,6 +217,10 @@ def drop_shared_databases() -> None:
             else:
                 database.dispose()
         _shared.clear()
+        for (_url, name), endpoint in _run_templates.items():
+            databases.unwatch(endpoint, name)
+            databases.drop_database(endpoint, name)
+        _run_templates.clear()
 
 
 def sqlite_database(metadata: MetaData | None, *, name: str = "memory") -> TestDatabase:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from harness.config import external_variable
 from harness.errors import ServiceUnavailable
+from harness.providers.kept import kept_runs
 from harness.providers.readiness import wait_ready
 from harness.services.base import Endpoint, Service
 
@@ -41,6 +43,8 @@ class ExternalProvider:
                 f"{self.timeout:g}s ({last_error.rstrip('.')}). Check the address and credentials in "
                 f"{external_variable(self.service.name)}, or unset it to let harness start a server."
             )
+        if _left_running_by_harness(endpoint):
+            endpoint = replace(endpoint, details={**endpoint.details, "kept": True})
         self.endpoint = endpoint
         return endpoint
 
@@ -58,3 +62,17 @@ class ExternalProvider:
 
     def logs(self) -> str:
         return ""
+
+
+def _left_running_by_harness(endpoint: Endpoint) -> bool:
+    """Whether ``endpoint`` is a server ``harness up`` (or ``--harness-keep``) left running on this machine.
+
+    Such a server is harness's whole: what later runs build on it for reuse (a schema's
+    template database) goes when ``harness down`` stops it.
+    """
+    return any(
+        kept.service == endpoint.service and (kept.host, kept.port) == (endpoint.host, endpoint.port)
+        and kept.url == endpoint.url
+        for run in kept_runs()
+        for kept in run.endpoints
+    )

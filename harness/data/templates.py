@@ -1,0 +1,133 @@
+"""Schema templates: a schema's tables built once per (server, schema), each test database a clone of them.
+
+Building tables costs tens of milliseconds per schema (migrations: seconds);
+``CREATE DATABASE ... TEMPLATE`` copies them in ~10 ms. So the first process to
+need a schema on a server builds it into a template database, under a
+PostgreSQL advisory lock that every other process (pytest-xdist workers, other
+runs) waits on, and every test database is a clone.
+
+Where the template lives depends on whose server it is:
+
+- a server harness started (this run's, or one ``harness up`` / ``--harness-keep``
+  left running, which later runs attach to): ``harness_schema_<hash>``, kept for
+  as long as the server lives, so later runs reuse it instead of rebuilding. It
+  goes with the server (``harness down``);
+- a server someone else runs: ``harness_<run>_schema_<hash>``, marked as this
+  run's like its other databases and dropped with them at the end of the run
+  (or swept by a later run if this one is killed).
+
+A template is complete once it refuses connections (``ALLOW_CONNECTIONS false``,
+set as the build's last step; a connected session would make every clone fail);
+one left half-built by a killed process is dropped and built again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from harness.data import databases
+from harness.data.databases import DATABASE_PREFIX
+from harness.services.base import Endpoint
+from harness.services.postgres import connect
+
+__all__ = ["LAYOUT", "TEMPLATE_KIND", "clone_template", "keeps_templates", "template_name"]
+
+LAYOUT = 1
+"""How harness builds a schema's database; part of every template's name, so a harness that builds
+them differently never reuses an older one."""
+TEMPLATE_KIND = "harness-schema-template"
+
+
+def keeps_templates(endpoint: Endpoint) -> bool:
+    """Whether templates may outlive the run on ``endpoint``: it is a server harness started."""
+    return endpoint.owned or bool(endpoint.details.get("kept"))
+
+
+def template_name(endpoint: Endpoint, fingerprint: str, run_token: str) -> str:
+    """``harness_schema_<hash>`` on harness's servers, ``harness_<run>_schema_<hash>`` on anyone else's."""
+    digest = hashlib.sha256(f"{LAYOUT}:{fingerprint}".encode()).hexdigest()[:12]
+    if keeps_templates(endpoint):
+        return f"{DATABASE_PREFIX}schema_{digest}"
+    return f"{DATABASE_PREFIX}{run_token}_schema_{digest}".lower()
+
+
+def _lock_key(name: str) -> int:
+    """A signed 64-bit advisory lock key for ``name`` (stable across processes and machines)."""
+    return int.from_bytes(hashlib.sha256(f"harness-template:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+_STATE = "SELECT datallowconn FROM pg_database WHERE datname = %s"
+
+
+def clone_template(
+    endpoint: Endpoint,
+    *,
+    template: str,
+    clone: str,
+    build: Callable[[str], None],
+    owner_comment: Callable[[int], str],
+) -> bool:
+    """Create database ``clone`` from ``template``, building the template first if no one has; True if built here.
+
+    ``build(name)`` creates the tables in the new, empty database ``name`` and closes every
+    connection it opened. ``clone`` (and, on someone else's server, the template) carries
+    ``owner_comment``. Concurrent callers, in this process or any other, wait for one build
+    on the server's advisory lock; a template is complete once it refuses connections.
+    """
+    from psycopg import sql
+
+    built = False
+    key = _lock_key(template)
+    with connect(endpoint, autocommit=True) as admin:
+        admin.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            row = admin.execute(_STATE, (template,)).fetchone()
+            if row is None or row[0]:  # missing, or left half-built by a process that died
+                if row is not None:
+                    databases.run_statement(
+                        endpoint, admin, sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(template)),
+                        f"drop the half-built schema template {template!r}",
+                    )
+                _build(endpoint, admin, template, build, owner_comment)
+                built = True
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        databases.run_statement(
+            endpoint, admin,
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(clone), sql.Identifier(template)),
+            f"create database {clone!r} from the schema template {template!r}",
+        )
+        databases.set_comments(endpoint, admin, [clone], lambda _name, now: owner_comment(now))
+    return built
+
+
+def _build(
+    endpoint: Endpoint, admin: Any, template: str, build: Callable[[str], None], owner_comment: Callable[[int], str]
+) -> None:
+    from psycopg import sql
+
+    identifier = sql.Identifier(template)
+    databases.run_statement(
+        endpoint, admin, sql.SQL("CREATE DATABASE {}").format(identifier), f"create the schema template {template!r}"
+    )
+    if keeps_templates(endpoint):
+        comment = json.dumps({"kind": TEMPLATE_KIND, "layout": LAYOUT})
+        databases.set_comments(endpoint, admin, [template], lambda _name, _now: comment)
+    else:  # someone else's server: the run's, like its other databases (dropped at its end, or swept)
+        databases.set_comments(endpoint, admin, [template], lambda _name, now: owner_comment(now))
+    try:
+        build(template)
+    except BaseException:
+        databases.run_statement(
+            endpoint, admin, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(identifier),
+            f"drop the schema template {template!r} whose build failed",
+        )
+        raise
+    # Complete: from now on it only ever serves as a template (a connected session would make clones fail).
+    databases.run_statement(
+        endpoint, admin, sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(identifier),
+        f"close the schema template {template!r} to connections",
+    )
