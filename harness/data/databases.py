@@ -8,6 +8,7 @@ runs left, and never a database harness did not create.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -83,9 +84,14 @@ def drop_database(endpoint: Endpoint, name: str) -> None:
             f"drop database {name!r}",
         )
 
-def list_databases(endpoint: Endpoint, *, prefix: str) -> tuple[list[tuple[str, str | None]], int]:
-    """(name, comment) of every database whose name starts with ``prefix``, and the server's time."""
-    with connect(endpoint, autocommit=True) as conn:
+def list_databases(
+    endpoint: Endpoint, *, prefix: str, conn: Any = None
+) -> tuple[list[tuple[str, str | None]], int]:
+    """(name, comment) of every database whose name starts with ``prefix``, and the server's time.
+
+    On the open autocommit connection ``conn`` when given, else on a connection of its own.
+    """
+    with contextlib.nullcontext(conn) if conn is not None else connect(endpoint, autocommit=True) as conn:
         now = int(conn.execute(SERVER_TIME).fetchone()[0])
         rows = conn.execute(
             "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
@@ -136,13 +142,14 @@ def _beat(url: str) -> None:
         comment_databases(endpoint, sorted(names), lambda _name, now: owner_comment(now))
 
 
-def sweep_databases(endpoint: Endpoint) -> list[str]:
+def sweep_databases(endpoint: Endpoint, *, conn: Any = None) -> list[str]:
     """Drop the databases of runs that are provably gone from ``endpoint``; return their names.
 
     Only databases carrying harness's owner marker are considered, and never one whose owner
-    runs (on this machine: its process is there; elsewhere: its heartbeat is fresh).
+    runs (on this machine: its process is there; elsewhere: its heartbeat is fresh). Looks on
+    the open autocommit connection ``conn`` when given.
     """
-    databases, now = list_databases(endpoint, prefix=DATABASE_PREFIX)
+    databases, now = list_databases(endpoint, prefix=DATABASE_PREFIX, conn=conn)
     me = current_owner()
     dropped = []
     for name, comment in databases:

@@ -31,7 +31,7 @@ from harness.errors import ConfigError
 from harness.providers.rundir import current_run
 from harness.registry import DATA, registry
 from harness.services.base import Endpoint
-from harness.services.postgres import sqlalchemy_url
+from harness.services.postgres import connect, sqlalchemy_url
 
 __all__ = [
     "DATABASE_PREFIX",
@@ -140,9 +140,6 @@ def shared_database(
     with _lock:
         database = _shared.get(key)
         if database is None:
-            if not endpoint.owned and endpoint.url not in _swept:
-                _swept.add(endpoint.url)
-                databases.sweep_databases(endpoint)  # what killed runs left on this shared server
             name = f"{DATABASE_PREFIX}{run.token}_{run.worker}_{fingerprint}".lower()
             template = templates.template_name(endpoint, fingerprint, run.token)
             if not templates.keeps_templates(endpoint):
@@ -157,9 +154,12 @@ def shared_database(
                 finally:
                     built.dispose()
 
-            templates.clone_template(
-                endpoint, template=template, clone=name, build=build, owner_comment=databases.owner_comment
-            )
+            with connect(endpoint, autocommit=True) as admin:
+                if not endpoint.owned and endpoint.url not in _swept:
+                    _swept.add(endpoint.url)
+                    databases.sweep_databases(endpoint, conn=admin)  # what killed runs left on this shared server
+                templates.clone_template(endpoint, template=template, clone=name, build=build,
+                                         owner_comment=databases.owner_comment, admin=admin)
             databases.watch(endpoint, name)
             database = _engine_for(endpoint, name)
             try:

@@ -23,6 +23,7 @@ one left half-built by a killed process is dropped and built again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable
@@ -69,6 +70,7 @@ def clone_template(
     clone: str,
     build: Callable[[str], None],
     owner_comment: Callable[[int], str],
+    admin: Any = None,
 ) -> bool:
     """Create database ``clone`` from ``template``, building the template first if no one has; True if built here.
 
@@ -76,12 +78,13 @@ def clone_template(
     connection it opened. ``clone`` (and, on someone else's server, the template) carries
     ``owner_comment``. Concurrent callers, in this process or any other, wait for one build
     on the server's advisory lock; a template is complete once it refuses connections.
+    ``admin`` is an open autocommit connection to use (else one is opened for the call).
     """
     from psycopg import sql
 
     built = False
     key = _lock_key(template)
-    with connect(endpoint, autocommit=True) as admin:
+    with contextlib.nullcontext(admin) if admin is not None else connect(endpoint, autocommit=True) as admin:
         admin.execute("SELECT pg_advisory_lock(%s)", (key,))
         try:
             row = admin.execute(_STATE, (template,)).fetchone()
