@@ -24,11 +24,13 @@ __all__ = [
     "DATABASE_PREFIX",
     "comment_databases",
     "create_database",
+    "create_statement",
     "drop_database",
     "list_databases",
     "owner_comment",
     "run_statement",
     "set_comments",
+    "started_by_harness",
     "sweep",
     "sweep_databases",
     "unwatch",
@@ -44,17 +46,33 @@ def create_database(
     comment: Callable[[int], str] | None = None,
 ) -> None:
     """``CREATE DATABASE name [TEMPLATE template]``, then ``comment(server time)`` as its comment."""
+    with connect(endpoint, autocommit=True) as conn:
+        statement = create_statement(endpoint, conn, name, template=template)
+        run_statement(endpoint, conn, statement, f"create database {name!r}")
+        if comment is not None:
+            set_comments(endpoint, conn, [name], lambda _name, now: comment(now))
+
+def started_by_harness(endpoint: Endpoint) -> bool:
+    """Whether harness started the server: for this run, or left running by ``harness up`` / ``--harness-keep``."""
+    return endpoint.owned or bool(endpoint.details.get("kept"))
+
+
+def create_statement(endpoint: Endpoint, conn: Any, name: str, *, template: str | None = None) -> Any:
+    """``CREATE DATABASE name [TEMPLATE template]``; on a server harness started, by copying files.
+
+    PostgreSQL 15's default strategy writes every page of the template to the WAL; copying
+    the files is ~20% faster for the small databases tests use, but costs a checkpoint: cheap
+    on the servers harness starts (no fsync), not on someone else's.
+    """
     from psycopg import sql
 
     statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
     if template is not None:
-        statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template)
-        )
-    with connect(endpoint, autocommit=True) as conn:
-        run_statement(endpoint, conn, statement, f"create database {name!r}")
-        if comment is not None:
-            set_comments(endpoint, conn, [name], lambda _name, now: comment(now))
+        statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
+    if started_by_harness(endpoint) and conn.info.server_version >= 150000:
+        statement = sql.SQL("{} STRATEGY FILE_COPY").format(statement)
+    return statement
+
 
 def comment_databases(endpoint: Endpoint, names: list[str], comment: Callable[[str, int], str]) -> None:
     """Set each database's comment to ``comment(name, server time)`` (e.g. an owner's heartbeat)."""

@@ -44,7 +44,7 @@ TEMPLATE_KIND = "harness-schema-template"
 
 def keeps_templates(endpoint: Endpoint) -> bool:
     """Whether templates may outlive the run on ``endpoint``: it is a server harness started."""
-    return endpoint.owned or bool(endpoint.details.get("kept"))
+    return databases.started_by_harness(endpoint)
 
 
 def template_name(endpoint: Endpoint, fingerprint: str, run_token: str) -> str:
@@ -100,7 +100,7 @@ def clone_template(
             admin.execute("SELECT pg_advisory_unlock(%s)", (key,))
         databases.run_statement(
             endpoint, admin,
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(clone), sql.Identifier(template)),
+            databases.create_statement(endpoint, admin, clone, template=template),
             f"create database {clone!r} from the schema template {template!r}",
         )
         databases.set_comments(endpoint, admin, [clone], lambda _name, now: owner_comment(now))
@@ -113,9 +113,8 @@ def _build(
     from psycopg import sql
 
     identifier = sql.Identifier(template)
-    databases.run_statement(
-        endpoint, admin, sql.SQL("CREATE DATABASE {}").format(identifier), f"create the schema template {template!r}"
-    )
+    statement = databases.create_statement(endpoint, admin, template)
+    databases.run_statement(endpoint, admin, statement, f"create the schema template {template!r}")
     if keeps_templates(endpoint):
         comment = json.dumps({"kind": TEMPLATE_KIND, "layout": LAYOUT})
         databases.set_comments(endpoint, admin, [template], lambda _name, _now: comment)

@@ -203,3 +203,24 @@ def test_shared_database_on_a_harness_server_is_a_clone_of_the_kept_template(ser
         assert names_on(server, template)[template][0] is False  # built, and closed to connections
     finally:
         schema.drop(database)
+
+
+def checkpoints_requested(endpoint):
+    with postgres.connect(endpoint, autocommit=True) as conn:
+        if conn.info.server_version >= 170000:
+            return conn.execute("SELECT num_requested FROM pg_stat_checkpointer").fetchone()[0]
+        return conn.execute("SELECT checkpoints_req FROM pg_stat_bgwriter").fetchone()[0]
+
+
+def test_databases_are_copied_file_by_file_only_on_servers_harness_started(server):
+    """FILE_COPY costs a checkpoint: nothing on a harness server (no fsync), a flush of everything elsewhere."""
+    foreign = postgres.SERVICE.external_endpoint(str(server.url))
+    names = [f"harness_test_copy_{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    before = checkpoints_requested(server)
+    databases.create_database(foreign, names[0])
+    between = checkpoints_requested(server)
+    databases.create_database(server, names[1])
+    after = checkpoints_requested(server)
+    for name in names:
+        databases.drop_database(server, name)
+    assert (between - before, after - between > 0) == (0, True)
