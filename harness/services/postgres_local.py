@@ -276,7 +276,14 @@ def scram_verifier(password: str, *, iterations: int = SCRAM_ITERATIONS) -> str:
 
 
 def set_password(socket_dir: Path, port: int, data_dir: Path, password: str, *, timeout: float) -> None:
-    """Over the server's private socket: check it is the server harness started, then set the run's password."""
+    """Over the server's private socket: check it is the server harness started, then set the run's password.
+
+    Until the server says it is ready (in its postmaster.pid) nothing connects: a connection
+    while it starts up costs a refused backend, and the pid file costs a read.
+    """
+    starting = _still_starting(data_dir)
+    if starting is not None:
+        raise ServiceUnavailable(starting)
     psycopg = require("psycopg", extra="postgres", purpose="Connecting to PostgreSQL")
     from psycopg import sql
 
@@ -295,3 +302,18 @@ def set_password(socket_dir: Path, port: int, data_dir: Path, password: str, *, 
             )
     except psycopg.Error as exc:
         raise ServiceUnavailable(f"its socket in {socket_dir} does not answer yet: {detach(exc)}") from None
+
+
+def _still_starting(data_dir: Path) -> str | None:
+    """Why the server in ``data_dir`` cannot take connections yet, from its postmaster.pid; None once it can."""
+    pid_file = data_dir / "postmaster.pid"
+    try:
+        lines = pid_file.read_text().splitlines()
+    except FileNotFoundError:
+        return f"it is starting ({pid_file} is not written yet)"
+    except OSError:
+        return None  # unreadable here: connecting tells
+    # Line 8 is the postmaster's status (PostgreSQL 10 and later; --wal-segsize needs 11): "ready" once it accepts
+    # connections. Its sockets exist before that, and a connection then only hears "the database system is starting up".
+    status = lines[7].strip() if len(lines) > 7 else "starting"
+    return None if status == "ready" else f"it is starting ({pid_file} says {status!r})"

@@ -117,6 +117,30 @@ def test_a_server_from_the_trimmed_cluster_makes_what_was_trimmed_when_it_needs_
         provider.stop()
 
 
+PID_FILE_HEAD = "4242\n/srv/data\n1795486894\n5432\n/srv\n"  # pid, data directory, start time, port, socket dir
+
+
+@pytest.mark.parametrize(
+    ("pid_file", "said"),
+    [
+        (None, "it is starting ({pid_file} is not written yet)"),
+        (PID_FILE_HEAD, "it is starting ({pid_file} says 'starting')"),  # sockets made, status not written yet
+        (PID_FILE_HEAD + "127.0.0.1\n  5432001    32768\nstarting\n", "it is starting ({pid_file} says 'starting')"),
+        (PID_FILE_HEAD + "127.0.0.1\n  5432001    32768\nready   \n", "its socket in {directory} does not answer yet"),
+    ],
+)
+def test_the_password_is_set_only_once_the_server_says_it_is_ready(tmp_path, pid_file, said):
+    """Connecting to a server that is starting up costs a refused backend: its postmaster.pid is read first."""
+    from harness.errors import ServiceUnavailable
+    from harness.services.postgres_local import set_password
+
+    if pid_file is not None:
+        (tmp_path / "postmaster.pid").write_text(pid_file)
+    with pytest.raises(ServiceUnavailable) as raised:
+        set_password(tmp_path, 1, tmp_path, "not-used", timeout=1)
+    assert str(raised.value).startswith(said.format(pid_file=tmp_path / "postmaster.pid", directory=tmp_path))
+
+
 def _embedded_bin():
     import importlib.util
 
