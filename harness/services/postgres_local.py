@@ -43,6 +43,7 @@ __all__ = [
     "corruption_in_log",
     "discard_cluster",
     "fresh_data_directory",
+    "initdb_command",
     "runnable_bin_dir",
     "scram_verifier",
     "set_password",
@@ -157,6 +158,23 @@ def cached_cluster(
     return cluster, note
 
 
+def initdb_command(bin_dir: Path, data_dir: Path, password_file: Path) -> list[str]:
+    """The initdb command line of a cached cluster (the superuser's password read from ``password_file``)."""
+    return [
+        str(bin_dir / "initdb"),
+        "-D", str(data_dir),
+        "-U", SUPERUSER,
+        "--auth-local=peer",
+        "--auth-host=scram-sha-256",
+        f"--pwfile={password_file}",
+        "--encoding=UTF8",
+        "--locale=C",
+        "--no-sync",
+        "--no-instructions",
+        "--wal-segsize=1",
+    ]
+
+
 def _initdb(bin_dir: Path, cluster: Path, user: OSUser | None, *, staging: Path, timeout: float) -> None:
     # initdb runs as the server's user, so it works in a directory that user can write.
     # In the run directory, so that the reaper removes it if the run is killed mid-initdb.
@@ -170,19 +188,7 @@ def _initdb(bin_dir: Path, cluster: Path, user: OSUser | None, *, staging: Path,
         if user is not None:
             os.chmod(staging_parent, 0o700)
             user.own(staging_parent, recursive=True)
-        command = [
-            str(bin_dir / "initdb"),
-            "-D", str(staging),
-            "-U", SUPERUSER,
-            "--auth-local=peer",
-            "--auth-host=scram-sha-256",
-            f"--pwfile={password_file}",
-            "--encoding=UTF8",
-            "--locale=C",
-            "--no-sync",
-            "--no-instructions",
-            "--wal-segsize=1",
-        ]
+        command = initdb_command(bin_dir, staging, password_file)
         identity: dict[str, Any] = user.popen_arguments() if user is not None else {}
         started = time.monotonic()
         try:
