@@ -212,17 +212,16 @@ class _Copier:
         self.sendfile = hasattr(os, "sendfile")
 
     def copy(self, source: str, target: str, size: int, name: str) -> None:
+        if size == 0:  # an empty relation: made, with nothing to read (the template's own is not needed)
+            os.close(self._create(target))
+            return
         try:
             reader = os.open(source, _READ)
         except FileNotFoundError:
             raise Damaged(errno.ENOENT, f"{name} is missing") from None
         try:
-            writer = os.open(target, _CREATE, 0o600)
+            writer = self._create(target)
             try:
-                if self.exact:
-                    os.fchmod(writer, 0o600)
-                if self.owner is not None:
-                    os.fchown(writer, *self.owner)
                 copied = 0
                 while copied < size:
                     sent = self._chunk(reader, writer, copied, size - copied)
@@ -233,6 +232,18 @@ class _Copier:
                 os.close(writer)
         finally:
             os.close(reader)
+
+    def _create(self, target: str) -> int:
+        writer = os.open(target, _CREATE, 0o600)
+        try:
+            if self.exact:
+                os.fchmod(writer, 0o600)
+            if self.owner is not None:
+                os.fchown(writer, *self.owner)
+        except BaseException:
+            os.close(writer)
+            raise
+        return writer
 
     def _chunk(self, reader: int, writer: int, offset: int, count: int) -> int:
         """Copy up to ``count`` bytes from ``offset``: in the kernel where sendfile works here, else read and write."""
