@@ -23,7 +23,7 @@ from typing import Any
 from harness.config import IntegrationTestConfig, setting_variable
 from harness.errors import HarnessWarning, ServiceStartError, ServiceUnavailable
 from harness.providers.osuser import ServerUser, server_user
-from harness.providers.readiness import wait_ready
+from harness.providers.readiness import FIRST_POLL_SECONDS, wait_ready
 from harness.providers.rundir import (
     PROCESS_FILE,
     Run,
@@ -194,7 +194,9 @@ class LocalProvider:
             # that holds the port (the process then fails to bind and exits: see above).
             self.service.probe(launch.endpoint, timeout=seconds)
 
-        last_error = wait_ready(attempt, timeout=deadline - time.monotonic(), alive=exited)
+        # A child on loopback: a failed attempt costs little, and the first ones come every few ms.
+        last_error = wait_ready(attempt, timeout=deadline - time.monotonic(), alive=exited,
+                                first_poll=FIRST_POLL_SECONDS)
         if last_error is not None:
             diagnosis = launch.diagnose(process.pid) if launch.diagnose is not None else ""
             raise ServiceStartError(

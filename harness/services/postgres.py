@@ -174,14 +174,15 @@ class PostgresService:
     def prepare_local(self, config: IntegrationTestConfig, binary: LocalBinary, context: LaunchContext) -> LocalLaunch:
         user, workdir, port = context.user, context.workdir, context.port
         bin_dir = postgres_local.runnable_bin_dir(binary.path.parent, user)
-        template, rebuilt = postgres_local.cached_cluster(config, bin_dir, binary.version, user,
-                                                          staging=context.run_directory)
+        data_dir, template, rebuilt = postgres_local.fresh_data_directory(
+            config, bin_dir, binary.version, user,
+            workdir=workdir, staging=context.run_directory, spill=context.spill_directory,
+        )
         if rebuilt is not None:
             warnings.warn(HarnessWarning(rebuilt), stacklevel=2)
-        data_dir = postgres_local.copy_cluster(template, workdir, spill=context.spill_directory)
         postgres_local.write_auth_files(data_dir)
-        if user is not None:
-            user.own(data_dir.parent if data_dir.parent != workdir else data_dir, recursive=True)
+        if user is not None and data_dir.parent != workdir:
+            user.own(data_dir.parent)  # the spill directory: the copy inside is the user's already
         command = [
             str(bin_dir / "postgres"),
             "-D", str(data_dir),

@@ -1,8 +1,8 @@
 """A PostgreSQL harness runs itself: the cached cluster, each run's copy of it, and its per-run password.
 
 initdb is ~90% of a cold start, so a cluster is initialised once per
-(PostgreSQL, OS user) and kept in the cache directory; each run copies it.
-The copy is locked down before the server starts:
+(PostgreSQL, OS user), trimmed and kept in the cache directory; each run copies it
+(:mod:`harness.services.postgres_cluster`). The copy is locked down before the server starts:
 
 - TCP on 127.0.0.1 requires SCRAM (``scram-sha-256``) with a password made for
   this run; the server only ever sees its SCRAM verifier;
@@ -17,7 +17,6 @@ import base64
 import fcntl
 import hashlib
 import hmac
-import json
 import os
 import pwd
 import re
@@ -35,13 +34,16 @@ from harness.config import IntegrationTestConfig
 from harness.errors import ServiceStartError, ServiceUnavailable
 from harness.redaction import detach, write_private
 from harness.services.base import OSUser
+from harness.services.postgres_cluster import LISTING, Damaged, Listing, copy_cluster, copy_listed, trim_cluster
 
 __all__ = [
     "AUTH_LAYOUT",
+    "CACHE_LAYOUT",
     "cached_cluster",
-    "copy_cluster",
     "corruption_in_log",
     "discard_cluster",
+    "fresh_data_directory",
+    "initdb_command",
     "runnable_bin_dir",
     "scram_verifier",
     "set_password",
@@ -52,11 +54,11 @@ SUPERUSER = "postgres"
 ADMIN_DATABASE = "postgres"
 # Part of the cache key: clusters initialised before passwords were required are never reused.
 AUTH_LAYOUT = "peer-scram-1"
+# Also part of it: clusters cached before they were trimmed and listed (postgres_cluster) are never reused.
+CACHE_LAYOUT = "trimmed-listed-1"
 # The password is 128 random bits made for one run, so PBKDF2 stretching protects nothing here,
 # while every TCP connection pays for it (~0.9 us per iteration: 4096 costs ~3.5 ms a connection).
 SCRAM_ITERATIONS = 256
-SPARE_BYTES = 64 << 20  # room for the WAL and the tables tests create, on top of the copied cluster
-MANIFEST = "manifest.json"
 # What a server started from a damaged copy says before it gives up.
 _CORRUPTION = re.compile(
     r"PANIC:.*|FATAL:.*(checkpoint|control file|pg_control|could not open file|could not read file|invalid|"
@@ -88,27 +90,20 @@ def runnable_bin_dir(bin_dir: Path, user: OSUser | None) -> Path:
 
 
 def _cache_root(config: IntegrationTestConfig, bin_dir: Path, version: str, user: OSUser | None) -> Path:
-    key = hashlib.sha256(f"{bin_dir.resolve()}|{version}|{user and user.name}|{AUTH_LAYOUT}".encode()).hexdigest()
+    identity = f"{bin_dir.resolve()}|{version}|{user and user.name}|{AUTH_LAYOUT}|{CACHE_LAYOUT}"
+    key = hashlib.sha256(identity.encode()).hexdigest()
     return config.cache_path / "postgres" / f"{version}-{key[:12]}"
-
-
-def _manifest(cluster: Path) -> dict[str, int]:
-    sizes = {}
-    for root, _dirs, files in os.walk(cluster):
-        for name in files:
-            path = os.path.join(root, name)
-            sizes[os.path.relpath(path, cluster)] = os.lstat(path).st_size
-    return sizes
 
 
 def _damage(cluster: Path) -> str | None:
     """What is visibly wrong with a cached cluster, or None.
 
     Only the files without which no server can start are looked at (a full walk costs
-    ~20 ms a start); damage elsewhere shows when a server started from the copy fails,
-    and :func:`corruption_in_log` recognises it.
+    ~20 ms a start); a file missing elsewhere shows in the copy (:func:`fresh_data_directory`),
+    other damage when a server started from the copy fails, and :func:`corruption_in_log`
+    recognises it.
     """
-    if not (cluster.parent / MANIFEST).is_file():
+    if not (cluster.parent / LISTING).is_file():
         return "its manifest is missing"
     for name, size in (("PG_VERSION", None), ("global/pg_control", 8192), ("global/pg_filenode.map", None)):
         try:
@@ -131,7 +126,7 @@ def discard_cluster(cluster: Path) -> None:
     root = cluster.parent
     with open(root / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        (root / MANIFEST).unlink(missing_ok=True)
+        (root / LISTING).unlink(missing_ok=True)
         shutil.rmtree(cluster, ignore_errors=True)
 
 
@@ -163,6 +158,23 @@ def cached_cluster(
     return cluster, note
 
 
+def initdb_command(bin_dir: Path, data_dir: Path, password_file: Path) -> list[str]:
+    """The initdb command line of a cached cluster (the superuser's password read from ``password_file``)."""
+    return [
+        str(bin_dir / "initdb"),
+        "-D", str(data_dir),
+        "-U", SUPERUSER,
+        "--auth-local=peer",
+        "--auth-host=scram-sha-256",
+        f"--pwfile={password_file}",
+        "--encoding=UTF8",
+        "--locale=C",
+        "--no-sync",
+        "--no-instructions",
+        "--wal-segsize=1",
+    ]
+
+
 def _initdb(bin_dir: Path, cluster: Path, user: OSUser | None, *, staging: Path, timeout: float) -> None:
     # initdb runs as the server's user, so it works in a directory that user can write.
     # In the run directory, so that the reaper removes it if the run is killed mid-initdb.
@@ -176,19 +188,7 @@ def _initdb(bin_dir: Path, cluster: Path, user: OSUser | None, *, staging: Path,
         if user is not None:
             os.chmod(staging_parent, 0o700)
             user.own(staging_parent, recursive=True)
-        command = [
-            str(bin_dir / "initdb"),
-            "-D", str(staging),
-            "-U", SUPERUSER,
-            "--auth-local=peer",
-            "--auth-host=scram-sha-256",
-            f"--pwfile={password_file}",
-            "--encoding=UTF8",
-            "--locale=C",
-            "--no-sync",
-            "--no-instructions",
-            "--wal-segsize=1",
-        ]
+        command = initdb_command(bin_dir, staging, password_file)
         identity: dict[str, Any] = user.popen_arguments() if user is not None else {}
         started = time.monotonic()
         try:
@@ -205,10 +205,13 @@ def _initdb(bin_dir: Path, cluster: Path, user: OSUser | None, *, staging: Path,
                 f"initdb ({bin_dir / 'initdb'}) failed with exit code {result.returncode} after "
                 f"{time.monotonic() - started:.1f}s:\n{result.stderr[-2000:]}"
             )
+        trim_cluster(staging, bin_dir)
+        listing = Listing.walk(staging)
         cluster.parent.mkdir(parents=True, exist_ok=True)
         partial = cluster.with_name(f"cluster.partial-{os.getpid()}")
-        _copy_tree(staging, partial)
-        (cluster.parent / MANIFEST).write_text(json.dumps(_manifest(partial)))
+        shutil.rmtree(partial, ignore_errors=True)  # left by a killed run with this pid
+        copy_listed(staging, partial, listing, owner=_owner(user))
+        listing.save(cluster.parent / LISTING)
         os.replace(partial, cluster)
     finally:
         shutil.rmtree(staging_parent, ignore_errors=True)
@@ -223,61 +226,31 @@ def corruption_in_log(log: str) -> str | None:
 # -- each run's copy ---------------------------------------------------------------------------
 
 
-class _NoSpace(OSError):
-    """The copy ran out of room."""
+def fresh_data_directory(
+    config: IntegrationTestConfig, bin_dir: Path, version: str, user: OSUser | None, *,
+    workdir: Path, staging: Path, spill: Callable[[], Path],
+) -> tuple[Path, Path, str | None]:
+    """A copy of the cached cluster for one server: (its data directory, the cached cluster, a note).
 
-
-def _copy_tree(source: Path, target: Path) -> None:
-    # `cp -a` keeps modes (PostgreSQL insists on 0700) and is ~3x faster than shutil.copytree here.
-    if shutil.which("cp"):
-        result = subprocess.run(["cp", "-a", str(source), str(target)], capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            shutil.rmtree(target, ignore_errors=True)
-            if "No space left" in result.stderr:
-                raise _NoSpace(result.stderr.strip().splitlines()[0])
-            raise OSError(f"cp -a {source} {target} failed: {result.stderr.strip()[-500:]}")
-        return
+    The note says when a damaged cache had to be rebuilt: found so before the copy
+    (:func:`cached_cluster`) or during it, when a file its listing names is missing.
+    """
+    template, note = cached_cluster(config, bin_dir, version, user, staging=staging)
     try:
-        shutil.copytree(source, target, symlinks=True)
-    except OSError as exc:
-        shutil.rmtree(target, ignore_errors=True)
-        if "No space left" in str(exc):
-            raise _NoSpace(str(exc)) from None
-        raise
+        return copy_cluster(template, workdir, spill=spill, owner=_owner(user)), template, note
+    except Damaged as exc:
+        discard_cluster(template)
+        note = f"The cached PostgreSQL cluster at {template} was damaged ({exc.strerror}); harness rebuilt it."
+    template, _ = cached_cluster(config, bin_dir, version, user, staging=staging)
+    return copy_cluster(template, workdir, spill=spill, owner=_owner(user)), template, note
 
 
-def _free_bytes(path: Path) -> int:
-    return shutil.disk_usage(path).free
-
-
-def copy_cluster(template: Path, workdir: Path, *, spill: Callable[[], Path]) -> Path:
-    """Copy ``template`` for one server: into ``workdir``, or the temp dir when the scratch dir is too full."""
-    try:
-        size = sum(json.loads((template.parent / MANIFEST).read_text()).values())
-    except (OSError, ValueError):
-        size = sum(_manifest(template).values())
-    needed = size + SPARE_BYTES
-    places = [workdir]
-    tried: list[str] = []
-    while places:
-        place = places.pop(0)
-        free = _free_bytes(place)
-        if free >= needed:
-            try:
-                _copy_tree(template, place / "data")
-                return place / "data"
-            except _NoSpace:
-                free = _free_bytes(place)
-        tried.append(f"{place} has {free >> 20} MB free")
-        if place == workdir:
-            spill_base = Path(tempfile.gettempdir())
-            if os.stat(spill_base).st_dev != os.stat(workdir).st_dev:
-                places.append(spill())
-    raise ServiceUnavailable(
-        f"A PostgreSQL data directory needs about {needed >> 20} MB ({size >> 20} MB of cluster and "
-        f"{SPARE_BYTES >> 20} MB for what tests write), but {' and '.join(tried)}. Free some space, or set "
-        "HARNESS_SCRATCH_DIR to a directory with room (it holds every server's work directory)."
-    )
+def _owner(user: OSUser | None) -> tuple[int, int] | None:
+    """The uid and primary gid of the server's user, who must own its data directory (None: the runner)."""
+    if user is None:
+        return None
+    entry = pwd.getpwnam(user.name)
+    return entry.pw_uid, entry.pw_gid
 
 
 def write_auth_files(data_dir: Path) -> None:
@@ -309,7 +282,14 @@ def scram_verifier(password: str, *, iterations: int = SCRAM_ITERATIONS) -> str:
 
 
 def set_password(socket_dir: Path, port: int, data_dir: Path, password: str, *, timeout: float) -> None:
-    """Over the server's private socket: check it is the server harness started, then set the run's password."""
+    """Over the server's private socket: check it is the server harness started, then set the run's password.
+
+    Until the server says it is ready (in its postmaster.pid) nothing connects: a connection
+    while it starts up costs a refused backend, and the pid file costs a read.
+    """
+    starting = _still_starting(data_dir)
+    if starting is not None:
+        raise ServiceUnavailable(starting)
     psycopg = require("psycopg", extra="postgres", purpose="Connecting to PostgreSQL")
     from psycopg import sql
 
@@ -329,3 +309,17 @@ def set_password(socket_dir: Path, port: int, data_dir: Path, password: str, *, 
     except psycopg.Error as exc:
         raise ServiceUnavailable(f"its socket in {socket_dir} does not answer yet: {detach(exc)}") from None
 
+
+def _still_starting(data_dir: Path) -> str | None:
+    """Why the server in ``data_dir`` cannot take connections yet, from its postmaster.pid; None once it can."""
+    pid_file = data_dir / "postmaster.pid"
+    try:
+        lines = pid_file.read_text().splitlines()
+    except FileNotFoundError:
+        return f"it is starting ({pid_file} is not written yet)"
+    except OSError:
+        return None  # unreadable here: connecting tells
+    # Line 8 is the postmaster's status (PostgreSQL 10 and later; --wal-segsize needs 11): "ready" once it accepts
+    # connections. Its sockets exist before that, and a connection then only hears "the database system is starting up".
+    status = lines[7].strip() if len(lines) > 7 else "starting"
+    return None if status == "ready" else f"it is starting ({pid_file} says {status!r})"

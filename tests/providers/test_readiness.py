@@ -1,5 +1,7 @@
 import time
 
+import pytest
+
 from harness.errors import ServiceUnavailable
 from harness.providers.readiness import wait_ready
 
@@ -37,3 +39,38 @@ def test_a_timeout_is_the_error_when_nothing_answered_before_it():
 
 def test_ready_returns_none():
     assert wait_ready(lambda seconds: None, timeout=1.0) is None
+
+
+class _Clock:
+    """Stands in for the time module inside readiness: sleeping moves the clock, and is recorded."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.pauses = []
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.pauses.append((self.now, seconds))
+        self.now += seconds
+
+
+@pytest.mark.parametrize("first_poll", [0.002, None])
+def test_with_a_first_poll_the_first_attempts_come_that_often_then_every_poll(monkeypatch, first_poll):
+    from harness.providers import readiness
+
+    clock = _Clock()
+    monkeypatch.setattr(readiness, "time", clock)
+
+    def attempt(seconds):
+        raise ServiceUnavailable("not yet")
+
+    assert wait_ready(attempt, timeout=0.3, poll=0.05, first_poll=first_poll) == "not yet"
+    for at, pause in clock.pauses:
+        if first_poll is not None and at < readiness.FIRST_POLL_WINDOW:
+            assert pause == first_poll, at
+        else:
+            assert pause == pytest.approx(min(0.05, 0.3 - at)), at
+    first = readiness.FIRST_POLL_WINDOW / first_poll if first_poll else 0
+    assert len(clock.pauses) >= first + 4

@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ from harness.providers.local import LocalProvider
 from harness.providers.rundir import current_run
 from harness.registry import registry
 from harness.services.base import Endpoint, mask_url, scrub
-from harness.services.postgres import SERVICE, sqlalchemy_url
+from harness.services.postgres import SERVICE, connect, sqlalchemy_url
 from tests.models import Base
 
 
@@ -77,6 +78,67 @@ def test_cached_cluster_is_made_once_per_version_and_reused(tmp_path):
     provider.stop()
     assert clusters[0].stat().st_mtime_ns == stamp
     assert not list(current_run().directory.glob(f"initdb-{os.getpid()}-*"))  # other workers may be in initdb
+
+
+def test_the_cached_cluster_is_trimmed_to_what_a_start_needs(tmp_path):
+    """No free space or visibility map fork; of the WAL, only the segment of the last checkpoint."""
+    config = IntegrationTestConfig(cache_dir=str(tmp_path / "cache"))
+    _start_and_stop(config)
+    cluster = _cluster_of(tmp_path / "cache")
+    assert not [path for path in cluster.rglob("*") if path.name.endswith(("_fsm", "_vm"))]
+    binary = SERVICE.find_local_binary(config)
+    described = subprocess.run([str(binary.path.parent / "pg_controldata"), "-D", str(cluster)], capture_output=True,
+                               text=True, env={**os.environ, "LC_ALL": "C"}, check=True).stdout
+    [redo_file] = [line.split(":")[1].strip() for line in described.splitlines()
+                   if line.startswith("Latest checkpoint's REDO WAL file:")]
+    assert sorted(path.name for path in (cluster / "pg_wal").iterdir()) == [redo_file, "archive_status"]
+    listed = json.loads((cluster.parent / "manifest.json").read_text())
+    assert sorted(listed["files"]) == sorted(str(path.relative_to(cluster)) for path in cluster.rglob("*")
+                                             if path.is_file())
+    assert "pg_tblspc" in listed["directories"] and "pg_wal/archive_status" in listed["directories"]
+
+
+def test_a_server_from_the_trimmed_cluster_makes_what_was_trimmed_when_it_needs_it(tmp_path):
+    """WAL past the kept segment, map forks (VACUUM), a database copied from template1 (which has none)."""
+    provider = LocalProvider(SERVICE, IntegrationTestConfig(cache_dir=str(tmp_path / "cache")), current_run())
+    endpoint = provider.start()
+    try:
+        with connect(endpoint, autocommit=True) as connection:
+            connection.execute("CREATE TABLE filler AS SELECT repeat('x', 200) AS pad FROM generate_series(1, 20000)")
+            connection.execute("VACUUM filler")
+            sizes = connection.execute("SELECT pg_relation_size('filler', 'fsm'), pg_relation_size('filler', 'vm'), "
+                                       "pg_walfile_name(pg_current_wal_lsn())").fetchone()
+            connection.execute("CREATE DATABASE from_template1")
+        assert sizes[0] > 0 and sizes[1] > 0
+        assert sizes[2] > sorted((Path(endpoint.details["data_directory"]) / "pg_wal").iterdir())[0].name
+        with connect(endpoint, dbname="from_template1") as connection:
+            assert connection.execute("SELECT count(*) FROM pg_class").fetchone()[0] > 300
+    finally:
+        provider.stop()
+
+
+PID_FILE_HEAD = "4242\n/srv/data\n1795486894\n5432\n/srv\n"  # pid, data directory, start time, port, socket dir
+
+
+@pytest.mark.parametrize(
+    ("pid_file", "said"),
+    [
+        (None, "it is starting ({pid_file} is not written yet)"),
+        (PID_FILE_HEAD, "it is starting ({pid_file} says 'starting')"),  # sockets made, status not written yet
+        (PID_FILE_HEAD + "127.0.0.1\n  5432001    32768\nstarting\n", "it is starting ({pid_file} says 'starting')"),
+        (PID_FILE_HEAD + "127.0.0.1\n  5432001    32768\nready   \n", "its socket in {directory} does not answer yet"),
+    ],
+)
+def test_the_password_is_set_only_once_the_server_says_it_is_ready(tmp_path, pid_file, said):
+    """Connecting to a server that is starting up costs a refused backend: its postmaster.pid is read first."""
+    from harness.errors import ServiceUnavailable
+    from harness.services.postgres_local import set_password
+
+    if pid_file is not None:
+        (tmp_path / "postmaster.pid").write_text(pid_file)
+    with pytest.raises(ServiceUnavailable) as raised:
+        set_password(tmp_path, 1, tmp_path, "not-used", timeout=1)
+    assert str(raised.value).startswith(said.format(pid_file=tmp_path / "postmaster.pid", directory=tmp_path))
 
 
 def _embedded_bin():
@@ -147,6 +209,7 @@ def _start_and_stop(config):
     [
         ("delete pg_control", "global/pg_control is missing"),
         ("empty pg_wal", "pg_wal holds no WAL segment"),
+        ("delete a relation", "(base/1/1259 is missing)"),  # found by the copy, which reads the listing
         ("scramble pg_control", "a server started from it said: "),
     ],
 )
@@ -162,6 +225,8 @@ def test_a_damaged_cached_cluster_is_rebuilt_once_and_said_so(tmp_path, damage, 
         for segment in (cluster / "pg_wal").iterdir():
             if segment.is_file():
                 segment.unlink()
+    elif damage == "delete a relation":
+        (cluster / "base" / "1" / "1259").unlink()  # template1's pg_class
     else:  # same size, garbage inside: only the server can tell
         (cluster / "global" / "pg_control").write_bytes(os.urandom(8192))
     with pytest.warns(HarnessWarning) as warned:
@@ -183,6 +248,24 @@ def _tmpfs(path, size):
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs to fill up here: {mounted.stderr.strip()}")
     return path
+
+
+def test_a_copy_that_runs_out_of_room_says_so_and_leaves_nothing(tmp_path):
+    from harness.services.postgres_cluster import Listing, NoSpace, copy_listed
+
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("needs root to mount a small filesystem")
+    cluster = tmp_path / "cluster"
+    (cluster / "base").mkdir(parents=True)
+    for name in ("1", "2", "3"):
+        (cluster / "base" / name).write_bytes(os.urandom(512 << 10))
+    small = _tmpfs(tmp_path / "small", "1m")
+    try:
+        with pytest.raises(NoSpace, match=f"No space left to copy the cluster to {small / 'data'}"):
+            copy_listed(cluster, small / "data", Listing.walk(cluster))
+        assert not list(small.iterdir())
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
 
 
 @pytest.fixture()
