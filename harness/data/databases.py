@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,11 +35,13 @@ __all__ = [
     "sweep",
     "sweep_databases",
     "unwatch",
+    "wait_until_unused",
     "watch",
 ]
 
 DATABASE_PREFIX = "harness_"
 SERVER_TIME = "SELECT floor(extract(epoch FROM clock_timestamp()))"
+_CONNECTED = "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE datname = %s)"
 
 
 def create_database(
@@ -47,6 +50,8 @@ def create_database(
 ) -> None:
     """``CREATE DATABASE name [TEMPLATE template]``, then ``comment(server time)`` as its comment."""
     with connect(endpoint, autocommit=True) as conn:
+        if template is not None:
+            wait_until_unused(endpoint, conn, template)
         statement = create_statement(endpoint, conn, name, template=template)
         run_statement(endpoint, conn, statement, f"create database {name!r}")
         if comment is not None:
@@ -72,6 +77,18 @@ def create_statement(endpoint: Endpoint, conn: Any, name: str, *, template: str 
     if started_by_harness(endpoint) and conn.info.server_version >= 150000:
         statement = sql.SQL("{} STRATEGY FILE_COPY").format(statement)
     return statement
+
+
+def wait_until_unused(endpoint: Endpoint, conn: Any, name: str, *, timeout: float = 2.0) -> None:
+    """Return once no session is connected to database ``name`` (or ``timeout`` passed: the caller's error says why).
+
+    A closed connection's server process exits a moment after the client let go, and
+    ``CREATE DATABASE ... TEMPLATE name`` that finds it still there sleeps 100 ms before
+    looking again: waiting here, in milliseconds, spares those 100 ms.
+    """
+    deadline = time.monotonic() + timeout
+    while conn.execute(_CONNECTED, (name,)).fetchone()[0] and time.monotonic() < deadline:
+        time.sleep(0.001)
 
 
 def comment_databases(endpoint: Endpoint, names: list[str], comment: Callable[[str, int], str]) -> None:

@@ -113,7 +113,7 @@ def _build_schema(database: TestDatabase, metadata: MetaData | None, migrations:
         with database.engine.begin() as connection:
             for name in sorted({table.schema for table in metadata.tables.values() if table.schema}):
                 connection.execute(CreateSchema(name, if_not_exists=True))
-            metadata.create_all(connection)
+            metadata.create_all(connection, checkfirst=False)  # a new, empty database: nothing to look for
 
 
 def upgrade_head(alembic_ini: str, database: TestDatabase) -> None:
@@ -133,7 +133,12 @@ def upgrade_head(alembic_ini: str, database: TestDatabase) -> None:
 def shared_database(
     endpoint: Endpoint, *, metadata: MetaData | None = None, migrations: str | None = None
 ) -> TestDatabase:
-    """The database holding this schema on ``endpoint`` for this worker: a clone of the schema's template."""
+    """The database holding this schema on ``endpoint`` for this worker, made on first use.
+
+    A clone of the schema's template (templates.py), except on a server this run started and
+    uses alone (no xdist workers), where nobody could reuse a template: the tables are built
+    straight into it.
+    """
     run = current_run()
     fingerprint = schema_fingerprint(metadata, migrations)
     key = (endpoint.url, fingerprint, run.worker)
@@ -141,28 +146,22 @@ def shared_database(
         database = _shared.get(key)
         if database is None:
             name = f"{DATABASE_PREFIX}{run.token}_{run.worker}_{fingerprint}".lower()
-            template = templates.template_name(endpoint, fingerprint, run.token)
-            if not templates.keeps_templates(endpoint):
-                databases.watch(endpoint, template)
-                _run_templates[(endpoint.url, template)] = endpoint
-                _register_exit()
-
-            def build(template_name: str) -> None:
-                built = _engine_for(endpoint, template_name)
-                try:
-                    _build_schema(built, metadata, migrations)
-                finally:
-                    built.dispose()
-
+            alone = endpoint.owned and run.worker == "main"
             with connect(endpoint, autocommit=True) as admin:
                 if not endpoint.owned and endpoint.url not in _swept:
                     _swept.add(endpoint.url)
                     databases.sweep_databases(endpoint, conn=admin)  # what killed runs left on this shared server
-                templates.clone_template(endpoint, template=template, clone=name, build=build,
-                                         owner_comment=databases.owner_comment, admin=admin)
+                if alone:
+                    statement = databases.create_statement(endpoint, admin, name)
+                    databases.run_statement(endpoint, admin, statement, f"create database {name!r}")
+                    databases.set_comments(endpoint, admin, [name], lambda _name, now: databases.owner_comment(now))
+                else:
+                    _clone(endpoint, admin, name, fingerprint, run.token, metadata, migrations)
             databases.watch(endpoint, name)
             database = _engine_for(endpoint, name)
             try:
+                if alone:
+                    _build_schema(database, metadata, migrations)
                 database.baseline = record(database.engine)
             except BaseException:
                 drop(database)
@@ -171,6 +170,27 @@ def shared_database(
             _shared[key] = database
             _register_exit()
         return database
+
+
+def _clone(
+    endpoint: Endpoint, admin: Any, name: str, fingerprint: str, run_token: str,
+    metadata: MetaData | None, migrations: str | None,
+) -> None:
+    template = templates.template_name(endpoint, fingerprint, run_token)
+    if not templates.keeps_templates(endpoint):
+        databases.watch(endpoint, template)
+        _run_templates[(endpoint.url, template)] = endpoint
+        _register_exit()
+
+    def build(template_name: str) -> None:
+        built = _engine_for(endpoint, template_name)
+        try:
+            _build_schema(built, metadata, migrations)
+        finally:
+            built.dispose()
+
+    templates.clone_template(endpoint, template=template, clone=name, build=build,
+                             owner_comment=databases.owner_comment, admin=admin)
 
 
 def fresh_clone(template: TestDatabase, *, suffix: str) -> TestDatabase:

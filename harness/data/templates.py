@@ -98,6 +98,8 @@ def clone_template(
                 built = True
         finally:
             admin.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        if built:
+            databases.wait_until_unused(endpoint, admin, template)  # the build's own session, on its way out
         databases.run_statement(
             endpoint, admin,
             databases.create_statement(endpoint, admin, clone, template=template),

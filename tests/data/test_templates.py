@@ -4,6 +4,7 @@ On this module's own PostgreSQL (nothing else builds or clones there) and, for a
 ``harness up`` left running, across real runs in child processes.
 """
 
+import dataclasses
 import json
 import re
 import threading
@@ -14,6 +15,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, text
 
 from harness.data import databases, schema, templates
 from harness.data.owners import owner_from_marker
+from harness.providers.rundir import current_run
 from harness.services import postgres
 from tests.helpers import clean_env, run_python, write_migrations
 
@@ -190,7 +192,9 @@ def test_on_someone_elses_server_the_template_is_the_runs_and_goes_with_it(tmp_p
     assert [left for left in names_on(external, "harness%") if token in left] == []  # template and clone dropped
 
 
-def test_shared_database_on_a_harness_server_is_a_clone_of_the_kept_template(server):
+@pytest.mark.parametrize("worker", ["main", "gw7"])
+def test_on_its_own_server_a_run_alone_builds_in_place_and_xdist_workers_clone_a_template(server, worker, monkeypatch):
+    monkeypatch.setattr(schema, "current_run", lambda: dataclasses.replace(current_run(), worker=worker))
     metadata = MetaData()
     Table(f"gadgets_{uuid.uuid4().hex[:6]}", metadata, Column("id", Integer, primary_key=True), Column("name", String))
     database = schema.shared_database(server, metadata=metadata)
@@ -198,9 +202,12 @@ def test_shared_database_on_a_harness_server_is_a_clone_of_the_kept_template(ser
         (table,) = metadata.tables
         with database.engine.connect() as connection:
             assert connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 0
-        fingerprint = schema.schema_fingerprint(metadata, None)
-        template = templates.template_name(server, fingerprint, "unused")
-        assert names_on(server, template)[template][0] is False  # built, and closed to connections
+        template = templates.template_name(server, schema.schema_fingerprint(metadata, None), current_run().token)
+        found = names_on(server, template)
+        if worker == "main":
+            assert found == {}  # nobody else could use one: no template, no clone
+        else:
+            assert found[template][0] is False  # built, and closed to connections
     finally:
         schema.drop(database)
 
@@ -224,3 +231,18 @@ def test_databases_are_copied_file_by_file_only_on_servers_harness_started(serve
     for name in names:
         databases.drop_database(server, name)
     assert (between - before, after - between > 0) == (0, True)
+
+
+def test_waiting_for_a_database_to_be_unused_ends_when_its_last_session_has_gone(server):
+    name = f"harness_test_unused_{uuid.uuid4().hex[:8]}"
+    databases.create_database(server, name)
+    try:
+        with postgres.connect(server, autocommit=True) as admin:
+            session = postgres.connect(server, autocommit=True, dbname=name)
+            databases.wait_until_unused(server, admin, name, timeout=0.2)  # still connected: gives up, quietly
+            assert admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)).fetchone()[0] == 1
+            session.close()  # its server process exits a moment later
+            databases.wait_until_unused(server, admin, name)
+            assert admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)).fetchone()[0] == 0
+    finally:
+        databases.drop_database(server, name)
