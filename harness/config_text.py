@@ -10,6 +10,7 @@ from harness.errors import ConfigError
 __all__ = [
     "INI_FILES",
     "INI_SECTION",
+    "PROVIDERS",
     "SettingText",
     "find_ini",
     "parse_bool",
@@ -19,6 +20,7 @@ __all__ = [
     "read_ini_file",
 ]
 
+PROVIDERS = ("auto", "local", "docker", "external")
 INI_FILES = ("setup.cfg", "tox.ini")
 INI_SECTION = "harness"
 
