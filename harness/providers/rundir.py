@@ -316,17 +316,43 @@ _reaper: subprocess.Popen[bytes] | None = None
 
 
 def _start_reaper(run: Run) -> None:
+    """Start the run's reaper: the owner's child (it kills and waits for it at the end), else nobody's.
+
+    A pytest-xdist worker starts it when it is the first to need the run directory, but the
+    reaper watches the controller and outlives the worker, which could never wait for it: as the
+    worker's child it would be a live ``subprocess.Popen`` dropped at the worker's exit
+    ("ResourceWarning: subprocess N is still running"). A shell that backgrounds it and exits
+    leaves it to init, as every server the worker started is once the worker is gone.
+    """
     global _reaper
-    _reaper = process = subprocess.Popen(
-        [sys.executable, "-m", "harness.providers.reaper", str(run.directory), str(run.owner_pid), run.owner_started],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        close_fds=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
-    )
-    (run.directory / REAPER_PID_FILE).write_text(str(process.pid))
+    arguments = [str(run.directory), str(run.owner_pid), run.owner_started]
+    command = [sys.executable, "-m", "harness.providers.reaper", *arguments]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    if run.is_owner:
+        _reaper = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+            env=env,
+        )
+        pid = _reaper.pid
+    else:
+        started = subprocess.run(
+            ["/bin/sh", "-c", '"$@" >/dev/null & echo $!', "sh", *command],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+            env=env,
+            check=True,
+            text=True,
+        )
+        pid = int(started.stdout)
+    (run.directory / REAPER_PID_FILE).write_text(str(pid))
 
 
 def _sweep_orphans(root: Path, *, keep: Path) -> None:
