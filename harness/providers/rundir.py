@@ -327,31 +327,22 @@ def _start_reaper(run: Run) -> None:
     global _reaper
     arguments = [str(run.directory), str(run.owner_pid), run.owner_started]
     command = [sys.executable, "-m", "harness.providers.reaper", *arguments]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    if not run.is_owner:
+        command = ["/bin/sh", "-c", '"$@" >/dev/null & echo $!', "sh", *command]
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL if run.is_owner else subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+    )
     if run.is_owner:
-        _reaper = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            close_fds=True,
-            env=env,
-        )
-        pid = _reaper.pid
+        _reaper, pid = process, process.pid
     else:
-        started = subprocess.run(
-            ["/bin/sh", "-c", '"$@" >/dev/null & echo $!', "sh", *command],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            close_fds=True,
-            env=env,
-            check=True,
-            text=True,
-        )
-        pid = int(started.stdout)
+        output, _ = process.communicate()  # the shell prints the reaper's pid and exits at once
+        pid = int(output)
     (run.directory / REAPER_PID_FILE).write_text(str(pid))
 
 
