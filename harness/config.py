@@ -19,6 +19,7 @@ from typing import Any
 from harness.config_aliases import FAMILIAR_NAMES, read_familiar, require_an_address, translate
 from harness.config_text import (
     INI_SECTION,
+    PROVIDERS,
     SettingText,
     find_ini,
     parse_bool,
@@ -42,7 +43,6 @@ __all__ = [
     "setting_variable",
 ]
 
-PROVIDERS = ("auto", "local", "docker", "external")
 
 
 # field name -> (environment variable, parser from text): the settings of the run as a whole.

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import configparser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.errors import ConfigError
+if TYPE_CHECKING:  # imported where used: the pytest plugin loads this module in every pytest run
+    import configparser
 
 __all__ = [
     "INI_FILES",
     "INI_SECTION",
+    "PROVIDERS",
     "SettingText",
     "find_ini",
     "parse_bool",
@@ -19,6 +21,7 @@ __all__ = [
     "read_ini_file",
 ]
 
+PROVIDERS = ("auto", "local", "docker", "external")
 INI_FILES = ("setup.cfg", "tox.ini")
 INI_SECTION = "harness"
 
@@ -72,6 +75,10 @@ class SettingText(str):
 
 def read_ini_file(path: Path) -> configparser.ConfigParser:
     """``path`` parsed; one harness cannot parse is a ConfigError naming it."""
+    import configparser
+
+    from harness.errors import ConfigError
+
     # Not strict: a duplicate key elsewhere in a tox.ini is tox's business, not a reason to fail.
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
@@ -86,12 +93,23 @@ def read_ini_file(path: Path) -> configparser.ConfigParser:
 
 
 def find_ini(start: Path) -> tuple[Path, configparser.ConfigParser] | None:
-    """The first setup.cfg or tox.ini with a ``[harness]`` section, from ``start`` up to the root."""
+    """The first setup.cfg or tox.ini with a ``[harness]`` section, from ``start`` up to the root.
+
+    A file whose text has no ``[harness]`` cannot hold the section and is not parsed: the plugin
+    looks in every pytest run, and most projects' files are other tools' business.
+    """
     for directory in (start, *start.parents):
         for filename in INI_FILES:
             candidate = directory / filename
-            if candidate.is_file():
+            if _mentions_section(candidate):
                 parser = read_ini_file(candidate)
                 if parser.has_section(INI_SECTION):
                     return candidate, parser
     return None
+
+
+def _mentions_section(path: Path) -> bool:
+    try:
+        return f"[{INI_SECTION}]".encode() in path.read_bytes()
+    except OSError:  # none there, or unreadable: configparser skips those too
+        return False

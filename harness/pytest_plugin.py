@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Generator, Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import MetaData
-from sqlalchemy.orm import Session
 
-from harness.bases.lifecycle import HarnessLifecycle
-from harness.config import PROVIDERS, IntegrationTestConfig, get_config, set_cli_options
-from harness.data import schema
-from harness.data.context import running_test
-from harness.data.leases import DatabaseLease, close_lease, open_lease
-from harness.data.schema_source import configured_metadata, configured_migrations, missing_table, missing_table_hint
-from harness.data.seeding import replay_hint, run_seed
-from harness.data.topics import TopicManager, new_admin_client
-from harness.errors import ConfigError
-from harness.redaction import redact_report_object
-from harness.registry import registry
-from harness.services.base import Endpoint
-from harness.services.redis import redis_py
+from harness.config_text import PROVIDERS  # light (the option's choices); the rest is imported where used
+
+if TYPE_CHECKING:  # imported where used: a run that uses no harness fixture or base must not pay for them
+    from sqlalchemy import MetaData
+    from sqlalchemy.orm import Session
+
+    from harness.config import IntegrationTestConfig
+    from harness.data import schema
+    from harness.data.leases import DatabaseLease
+    from harness.data.topics import TopicManager
+    from harness.services.base import Endpoint
 
 __all__ = [
     "db_session",
@@ -68,15 +67,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _configured(options: dict[str, Any]) -> bool:
+    """Whether the run gives harness settings (options, HARNESS_* variables, a [harness] section) to check."""
+    if any(value is not None for value in options.values()) or any(name.startswith("HARNESS_") for name in os.environ):
+        return True
+    from harness.config_text import find_ini
+
+    return find_ini(Path.cwd().resolve()) is not None
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    set_cli_options(
-        {
-            "provider": config.getoption("harness_provider"),
-            "seed": config.getoption("harness_seed"),
-            "keep": config.getoption("harness_keep"),
-        }
-    )
     config.addinivalue_line("markers", "docker: needs a Docker daemon (skipped with a reason when none answers)")
+    options = {
+        "provider": config.getoption("harness_provider"),
+        "seed": config.getoption("harness_seed"),
+        "keep": config.getoption("harness_keep"),
+    }
+    if not _configured(options):
+        return  # nothing to check: the configuration (defaults) is built when a test first uses harness
+    from harness.config import get_config, set_cli_options
+    from harness.errors import ConfigError
+
+    set_cli_options(options)
     try:
         get_config()  # a bad HARNESS_* value or [harness] entry is a usage error, said once, up front
     except ConfigError as exc:
@@ -87,16 +99,25 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(_CONFIG_FAILED, False):
         return  # nothing could start without a configuration
-    registry.shutdown()  # open steps, then the run's databases and other shared state, then the servers
+    # An xdist controller runs no test itself but owns what its workers started; any other process
+    # started something only if a test imported the registry.
+    if "harness.registry" in sys.modules or config.pluginmanager.hasplugin("dsession"):
+        from harness.registry import registry
+
+        registry.shutdown()  # open steps, then the run's databases and shared state, then the servers
 
 
 @pytest.fixture(scope="session")
 def harness_config() -> IntegrationTestConfig:
     """The run's IntegrationTestConfig."""
+    from harness.config import get_config
+
     return get_config()
 
 
 def _running(service: str, config: IntegrationTestConfig) -> Iterator[Endpoint]:
+    from harness.registry import registry
+
     endpoint = registry.acquire(service, config)
     yield endpoint
     registry.release(endpoint)
@@ -120,6 +141,8 @@ def harness_metadata(harness_config: IntegrationTestConfig) -> MetaData | None:
         def harness_metadata():
             return Base.metadata
     """
+    from harness.data.schema_source import configured_metadata
+
     return configured_metadata(harness_config)
 
 
@@ -128,6 +151,9 @@ def harness_database(
     harness_postgres: Endpoint, harness_metadata: MetaData | None, harness_config: IntegrationTestConfig
 ) -> schema.TestDatabase:
     """The database holding ``harness_metadata``'s tables, or the ``migrations`` setting's (built once per worker)."""
+    from harness.data import schema
+    from harness.data.schema_source import configured_migrations
+
     migrations = configured_migrations(harness_config)
     return schema.shared_database(harness_postgres, metadata=harness_metadata, migrations=migrations)
 
@@ -137,6 +163,11 @@ def db_session(
     request: pytest.FixtureRequest, harness_database: schema.TestDatabase, harness_config: IntegrationTestConfig
 ) -> Iterator[Session]:
     """A Session whose work is rolled back after the test (its commit() releases a savepoint)."""
+    from sqlalchemy.orm import Session
+
+    from harness.data.context import running_test
+    from harness.data.seeding import run_seed
+
     with harness_database.engine.connect() as connection:
         transaction = connection.begin()
         session = Session(bind=connection, join_transaction_mode="create_savepoint")
@@ -157,6 +188,8 @@ def harness_kafka(harness_config: IntegrationTestConfig) -> Iterator[Endpoint]:
 
 @pytest.fixture(scope="session")
 def _harness_kafka_admin(harness_kafka: Endpoint) -> Iterator[Any]:
+    from harness.data.topics import new_admin_client
+
     admin = new_admin_client(harness_kafka)
     yield admin
     admin.close()
@@ -168,6 +201,8 @@ def kafka_topics(harness_kafka: Endpoint, _harness_kafka_admin: Any) -> Iterator
 
     Its topics and groups are deleted, and its clients closed, after the test.
     """
+    from harness.data.topics import TopicManager
+
     with TopicManager(harness_kafka, admin=_harness_kafka_admin) as manager:
         yield manager
 
@@ -186,6 +221,8 @@ def harness_redis(harness_config: IntegrationTestConfig) -> Iterator[Endpoint]:
 
 @pytest.fixture(scope="session")
 def _harness_redis_lease(harness_redis: Endpoint) -> Iterator[DatabaseLease]:
+    from harness.data.leases import close_lease, open_lease
+
     lease = open_lease(harness_redis, "redis_client fixture")
     yield lease
     close_lease(lease)
@@ -194,6 +231,8 @@ def _harness_redis_lease(harness_redis: Endpoint) -> Iterator[DatabaseLease]:
 @pytest.fixture()
 def redis_client(_harness_redis_lease: DatabaseLease) -> Iterator[Any]:
     """A ``redis.Redis`` (decoded strings) on a logical database of this process's own, emptied after the test."""
+    from harness.services.redis import redis_py
+
     _harness_redis_lease.renew()
     client = redis_py().Redis.from_url(_harness_redis_lease.url, decode_responses=True)
     try:
@@ -205,13 +244,18 @@ def redis_client(_harness_redis_lease: DatabaseLease) -> Iterator[Any]:
 
 def _uses_harness(item: pytest.Item) -> bool:
     cls = getattr(item, "cls", None)
-    if isinstance(cls, type) and issubclass(cls, HarnessLifecycle):
+    lifecycle = sys.modules.get("harness.bases.lifecycle")  # a harness base's module, if a test imported one
+    if lifecycle is not None and isinstance(cls, type) and issubclass(cls, lifecycle.HarnessLifecycle):
         return True
     return bool(HARNESS_FIXTURES.intersection(getattr(item, "fixturenames", ())))
 
 
 def _redact_report(report: Any) -> Any:
     """Mask every registered password in what a report will print (traceback, locals, captured output)."""
+    redaction = sys.modules.get("harness.redaction")
+    if redaction is None:  # nothing of harness's ran, so no password is registered
+        return report
+    redact_report_object = redaction.redact_report_object
     report.longrepr = redact_report_object(report.longrepr)
     report.sections = redact_report_object(list(report.sections))
     return report
@@ -227,6 +271,13 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, Any]:
     report = _redact_report((yield))
     if report.failed and _uses_harness(item):
+        from harness.bases.lifecycle import HarnessLifecycle
+        from harness.config import get_config
+        from harness.data.schema_source import missing_table, missing_table_hint
+        from harness.data.seeding import replay_hint
+        from harness.data.topics import TopicManager
+        from harness.registry import registry
+
         config = get_config()
         lines = [replay_hint(config)]
         instance = getattr(item, "instance", None)
@@ -246,6 +297,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 
 def _built_tables(item: pytest.Item) -> tuple[str, ...] | None:
     """The tables harness built for ``item``'s database (empty: no schema was given), or None when not known."""
+    from harness.data import schema
+
     cls = getattr(item, "cls", None)
     state = vars(cls).get("_harness_state") or vars(cls).get("_harness_db") if isinstance(cls, type) else None
     database = getattr(state, "database", None) or getattr(item, "funcargs", {}).get("harness_database")

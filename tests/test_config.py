@@ -1,6 +1,7 @@
 import pytest
 
 from harness import ConfigError, HarnessWarning, IntegrationTestConfig
+from harness.config_text import find_ini
 
 
 def test_defaults():
@@ -84,6 +85,13 @@ def test_a_setup_cfg_that_cannot_be_parsed_is_an_error_not_skipped(tmp_path):
         "so harness cannot tell whether it holds a [harness] section. Fix its syntax, or run from a directory "
         "without it."
     )
+
+
+def test_an_ini_file_without_a_harness_section_is_left_to_its_tool(tmp_path):
+    """Not parsed at all (the plugin looks in every pytest run): one configparser cannot read is no error."""
+    (tmp_path / "tox.ini").write_text("[testenv]\ncommands =\n  pytest\nthis line has no section or value\n")
+    assert find_ini(tmp_path) is None
+    assert IntegrationTestConfig.load(environ={}, search_from=tmp_path).seed is None
 
 
 def test_a_duplicate_key_elsewhere_in_tox_ini_is_tolerated(tmp_path):

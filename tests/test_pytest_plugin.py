@@ -1,4 +1,6 @@
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -260,3 +262,30 @@ def test_a_bad_setting_is_a_usage_error_not_an_internal_error(tmp_path, variable
     assert result.returncode == 4, result.stdout + result.stderr  # pytest's own code for a usage error
     assert result.stderr.strip() == message
     assert "INTERNALERROR" not in result.stdout + result.stderr and "Traceback" not in result.stderr
+
+
+def test_loading_the_plugin_imports_nothing_heavy():
+    """Every pytest run of a user who installed harness loads the plugin: it must cost next to nothing."""
+    probe = (
+        "import sys, pytest; before = set(sys.modules); import harness.pytest_plugin; "
+        "print(' '.join(sorted(set(sys.modules) - before)))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout.split()
+    heavy = [name for name in loaded if name.split(".")[0] in ("sqlalchemy", "factory", "faker", "kafka", "redis",
+                                                               "psycopg", "requests", "httpx")]
+    harness_modules = sorted(name for name in loaded if name.startswith("harness"))
+    assert heavy == []
+    assert harness_modules == ["harness", "harness.config_text", "harness.pytest_plugin"]
+    assert "configparser" not in loaded  # ~2 ms in every run; needed only where an ini file names [harness]
+
+
+def test_a_run_that_uses_no_harness_feature_starts_nothing(tmp_path):
+    write(tmp_path, "test_plain.py", """
+        import sys
+
+        def test_plain():
+            assert "harness.registry" not in sys.modules and "sqlalchemy" not in sys.modules
+    """)
+    result = run_pytest(tmp_path, "test_plain.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_nothing_left(result)

@@ -316,17 +316,34 @@ _reaper: subprocess.Popen[bytes] | None = None
 
 
 def _start_reaper(run: Run) -> None:
+    """Start the run's reaper: the owner's child (it kills and waits for it at the end), else nobody's.
+
+    A pytest-xdist worker starts it when it is the first to need the run directory, but the
+    reaper watches the controller and outlives the worker, which could never wait for it: as the
+    worker's child it would be a live ``subprocess.Popen`` dropped at the worker's exit
+    ("ResourceWarning: subprocess N is still running"). A shell that backgrounds it and exits
+    leaves it to init, as every server the worker started is once the worker is gone.
+    """
     global _reaper
-    _reaper = process = subprocess.Popen(
-        [sys.executable, "-m", "harness.providers.reaper", str(run.directory), str(run.owner_pid), run.owner_started],
+    arguments = [str(run.directory), str(run.owner_pid), run.owner_started]
+    command = [sys.executable, "-m", "harness.providers.reaper", *arguments]
+    if not run.is_owner:
+        command = ["/bin/sh", "-c", '"$@" >/dev/null & echo $!', "sh", *command]
+    process = subprocess.Popen(
+        command,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL if run.is_owner else subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
         close_fds=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
     )
-    (run.directory / REAPER_PID_FILE).write_text(str(process.pid))
+    if run.is_owner:
+        _reaper, pid = process, process.pid
+    else:
+        output, _ = process.communicate()  # the shell prints the reaper's pid and exits at once
+        pid = int(output)
+    (run.directory / REAPER_PID_FILE).write_text(str(pid))
 
 
 def _sweep_orphans(root: Path, *, keep: Path) -> None:

@@ -1,5 +1,6 @@
 """However a run ends, no server process and no run directory is left behind."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -7,7 +8,7 @@ import time
 
 import pytest
 
-from tests.helpers import clean_env, run_dirs_of, servers_of_run, write
+from tests.helpers import clean_env, run_dirs_of, run_python, servers_of_run, write
 
 CHILD = """
 import pathlib, sys, time
@@ -85,3 +86,45 @@ def test_orphaned_run_directory_is_swept_by_the_next_run(tmp_path):
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert not orphan.exists()
+
+
+XDIST_WORKER = """
+import os, pathlib
+from harness.providers.rundir import REAPER_PID_FILE, current_run
+
+run = current_run()
+run.ensure()  # the first to need the run directory starts the reaper
+reaper = int((run.directory / REAPER_PID_FILE).read_text())
+parent = int(pathlib.Path(f"/proc/{reaper}/stat").read_text().rsplit(")", 1)[1].split()[1])
+print(os.getpid(), reaper, parent)
+"""
+
+XDIST_CONTROLLER = """
+import json, os, subprocess, sys
+from harness.providers.rundir import current_run, process_alive
+
+run = current_run()
+try:
+    worker = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-c", sys.argv[1]],
+        env={**os.environ, "PYTEST_XDIST_WORKER": "gw0"}, capture_output=True, text=True, timeout=60,
+    )
+    worker_pid, reaper, parent = map(int, worker.stdout.split())
+    print(json.dumps({"returncode": worker.returncode, "stderr": worker.stderr, "worker": worker_pid,
+                      "parent": parent, "reaper_alive": process_alive(reaper)}))
+finally:
+    run.shutdown()  # as the controller does at the end: stops the reaper, removes the run directory
+"""
+
+
+def test_a_reaper_started_by_an_xdist_worker_is_not_its_child(tmp_path):
+    """The reaper outlives the worker that started it (it watches the controller), so the worker
+    never holds it as a running subprocess it drops at exit ('subprocess N is still running')."""
+    script = write(tmp_path, "controller.py", XDIST_CONTROLLER)
+    result = run_python([str(script), XDIST_WORKER], tmp_path)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["returncode"] == 0 and seen["stderr"] == "", seen["stderr"]
+    assert seen["parent"] != seen["worker"]
+    assert seen["reaper_alive"]  # still watching the controller after the worker is gone
+    assert run_dirs_of(result.pid) == []
