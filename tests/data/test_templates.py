@@ -138,9 +138,10 @@ class TestWidgets(DatabaseTestBase):
         with self.engine.connect() as connection:
             rows = connection.exec_driver_sql(
                 "SELECT datname, oid FROM pg_database WHERE datname LIKE 'harness%%schema%%' ORDER BY 1").all()
-            print("CURRENT", connection.exec_driver_sql("SELECT current_database()").scalar_one())
+            print("CURRENT", *connection.exec_driver_sql(
+                "SELECT datname, oid FROM pg_database WHERE datname = current_database()").one())
         for name, oid in rows:
-            print("TEMPLATE", name, oid)
+            print("SPARE" if "_spare_" in name else "TEMPLATE", name, oid)
 
 
 if __name__ == "__main__":
@@ -158,34 +159,45 @@ def run_widgets(directory, env, column="name"):
     (directory / "widgets_test.py").write_text(MODULE.replace("{column}", column))
     test = run_python(["-m", "unittest", "widgets_test"], directory, env=env)
     assert test.returncode == 0, test.stderr
-    current = re.search(r"CURRENT (\S+)", test.stdout).group(1)
-    return current, dict(re.findall(r"TEMPLATE (\S+) (\d+)", test.stdout))
+    current = re.search(r"CURRENT (\S+) (\d+)", test.stdout)
+    found = {kind: dict(re.findall(rf"{kind} (\S+) (\d+)", test.stdout)) for kind in ("TEMPLATE", "SPARE")}
+    return current.groups(), found["TEMPLATE"], found["SPARE"]
 
 
-def test_runs_attached_to_harness_up_reuse_the_schema_and_leave_only_the_template(tmp_path):
+def test_runs_attached_to_harness_up_reuse_the_schema_and_claim_the_spare_the_last_run_left(tmp_path):
     up = run_python(["-m", "harness.cli", "up", "postgres"], tmp_path)
     try:
         assert up.returncode == 0, up.stderr
         url = re.search(r"export HARNESS_POSTGRES_URL=(\S+)", up.stdout).group(1)
         env = {**clean_env(), "HARNESS_POSTGRES_URL": url}
         endpoint = postgres.SERVICE.external_endpoint(url)
-        first_db, first = run_widgets(tmp_path, env)
-        second_db, second = run_widgets(tmp_path, env)
-        assert len(first) == 1 and second == first  # the same template: the second run built nothing
-        assert first_db != second_db  # each run works in a database of its own
+        (first_db, _oid), first, _spares = run_widgets(tmp_path, env)
+        (template,) = first
+        spares_left = {name: oid_of(endpoint, name) for name in names_on(endpoint, f"{template}_spare_%")}
+        assert len(spares_left) == 1  # made while the first run's tests ran, for the next run
+        (second_db, second_oid), second, _spares = run_widgets(tmp_path, env)
+        assert second == first  # the same template: the second run built nothing
+        assert second_oid in spares_left.values() and first_db != second_db  # it renamed the spare: no copy
         left = names_on(endpoint, "harness%")
-        assert set(left) == set(first)  # the runs' own databases are gone; the template stays for the next
-        _db, changed = run_widgets(tmp_path, env, column="label")  # another schema: another template
+        assert set(left) - set(first) == set(names_on(endpoint, f"{template}_spare_%"))  # the runs' own are gone
+        assert len(set(left) - set(first)) == 1 and json.loads(next(
+            comment for name, (_a, comment) in left.items() if name != template))["kind"] == templates.SPARE_KIND
+        _db, changed, _spares = run_widgets(tmp_path, env, column="label")  # another schema: another template
         assert len(changed) == 2 and set(first) < set(changed)
     finally:
         down = run_python(["-m", "harness.cli", "down"], tmp_path)
         assert down.returncode == 0, down.stderr
 
 
+def oid_of(endpoint, name):
+    with postgres.connect(endpoint, autocommit=True) as conn:
+        return str(conn.execute("SELECT oid FROM pg_database WHERE datname = %s", (name,)).fetchone()[0])
+
+
 def test_on_someone_elses_server_the_template_is_the_runs_and_goes_with_it(tmp_path, server):
     env = {**clean_env(), "HARNESS_POSTGRES_URL": str(server.url)}
     external = postgres.SERVICE.external_endpoint(str(server.url))
-    current, found = run_widgets(tmp_path, env)
+    (current, _oid), found, _spares = run_widgets(tmp_path, env)
     token = current.split("_")[1]
     assert [name for name in found if token in name] == [  # named for the run, like its other databases
         templates.template_name(external, schema.schema_fingerprint(widgets_metadata(), None), token)]
