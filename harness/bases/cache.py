@@ -7,13 +7,17 @@ from contextlib import ExitStack
 from typing import Any, ClassVar
 
 from harness.bases.attributes import Replaceable
-from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
+from harness.bases.lifecycle import HarnessLifecycle, Resource, forget_class_attributes
 from harness.data import cache
 from harness.data.leases import DatabaseLease, close_lease, lease_owner, open_lease
 from harness.services.base import mask_url
 from harness.services.redis import redis_py
 
 __all__ = ["CacheTestBase", "CacheTestMixin", "lease_owner"]
+
+_LEASE = Resource(make=lambda endpoint, cls: open_lease(endpoint, f"{cls.__module__}.{cls.__qualname__}"),
+                  undo=close_lease)
+"""The class's own Redis database."""
 
 
 class CacheTestMixin(HarnessLifecycle):
@@ -41,11 +45,14 @@ class CacheTestMixin(HarnessLifecycle):
         return (*super()._harness_services(), "redis")
 
     @classmethod
+    def _harness_resources(cls) -> dict[str, Resource]:
+        return {**super()._harness_resources(), "redis": _LEASE}
+
+    @classmethod
     def _harness_setup_class(cls, stack: ExitStack) -> None:
         super()._harness_setup_class(stack)
-        endpoint = cls._harness_endpoint(stack, "redis")
-        lease = open_lease(endpoint, f"{cls.__module__}.{cls.__qualname__}")
-        stack.callback(close_lease, lease)
+        lease: DatabaseLease
+        _endpoint, lease = cls._harness_resource(stack, "redis")
         pool = redis_py().ConnectionPool.from_url(lease.url, decode_responses=True)
         stack.callback(pool.disconnect)
         cls._harness_redis_lease = lease

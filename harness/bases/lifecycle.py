@@ -24,7 +24,9 @@ import difflib
 import functools
 import unittest
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar, cast
 
 from harness.bases.hooks import wrap_hooks
@@ -34,7 +36,7 @@ from harness.redaction import redact, redact_exception
 from harness.registry import TESTS, registry
 from harness.services.base import Endpoint
 
-__all__ = ["HarnessLifecycle", "forget_class_attributes", "unwind_open_steps"]
+__all__ = ["HarnessLifecycle", "Resource", "forget_class_attributes", "unwind_open_steps"]
 
 _Step = TypeVar("_Step", bound=Callable[..., None])
 _CLASS_STACK = "_harness_class_stack"
@@ -53,6 +55,26 @@ class _OpenStep(ExitStack):
         """The class's own attributes once harness had set it up (``engine``, ...)."""
         self.endpoints: dict[str, Endpoint] = {}
         """The services this step acquired, by name (released when it closes)."""
+        self.prepared: dict[str, Future[Any]] = {}
+        """Each service's class resource being made in the background, until a base claims it."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What a base makes on its service for the class, and how it is undone (see ``_harness_resources``)."""
+
+    make: Callable[[Endpoint, type], Any]
+    """``make(endpoint, test_class)``: run in a thread of its own, beside the other bases' work."""
+    undo: Callable[[Any], None]
+
+
+def _undo_unclaimed(stack: _OpenStep, name: str, undo: Callable[[Any], None]) -> None:
+    future = stack.prepared.pop(name, None)
+    if future is None:
+        return  # its base claimed it, and undoes it itself
+    # Never asked for: the class step failed before its base came. Undo what was made (a failed make made nothing).
+    if future.exception() is None:
+        undo(future.result())
 
 
 _open_stacks: list[ExitStack] = []
@@ -192,7 +214,44 @@ class HarnessLifecycle:
             for name, endpoint in zip(wanted, registry.acquire_all(wanted, cls._harness_config()), strict=True):
                 acquired[name] = endpoint
                 stack.callback(registry.release, endpoint)
+            if isinstance(stack, _OpenStep):
+                cls._harness_prepare_others(stack, service)
         return acquired[service]
+
+    @classmethod
+    def _harness_resources(cls) -> dict[str, Resource]:
+        """The class resource each base makes on its service (a Redis lease, a Kafka admin client).
+
+        Each base adds its own to ``super()``'s.
+        """
+        return {}
+
+    @classmethod
+    def _harness_prepare_others(cls, stack: _OpenStep, asked: str) -> None:
+        """Start making the class resources of the services not asked for yet, while the asking base works.
+
+        Each is made in a thread of its own and claimed by its base (:meth:`_harness_resource`);
+        one never claimed (an earlier step failed) is undone when the class step closes.
+        """
+        resources = cls._harness_resources()
+        names = [name for name in stack.endpoints if name != asked and name in resources and name not in stack.prepared]
+        if not names:
+            return
+        pool = ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="harness-prepare")
+        for name in names:
+            stack.prepared[name] = pool.submit(resources[name].make, stack.endpoints[name], cls)
+            stack.callback(_undo_unclaimed, stack, name, resources[name].undo)
+        pool.shutdown(wait=False)  # its threads end with their one task each
+
+    @classmethod
+    def _harness_resource(cls, stack: ExitStack, service: str) -> tuple[Endpoint, Any]:
+        """``service``'s endpoint and the class's resource on it (:meth:`_harness_resources`), undone with ``stack``."""
+        endpoint = cls._harness_endpoint(stack, service)
+        resource = cls._harness_resources()[service]
+        future = stack.prepared.pop(service, None) if isinstance(stack, _OpenStep) else None
+        value = future.result() if future is not None else resource.make(endpoint, cls)
+        stack.callback(resource.undo, value)
+        return endpoint, value
 
     # -- what subclasses implement ----------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+import time
 import unittest
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
@@ -36,6 +37,9 @@ from harness.services.postgres import database_url
 from harness.services.redis import redis_py
 
 __all__ = ["APP_RESETS", "ServiceIntegrationTest", "ServiceIntegrationTestMixin"]
+
+CRASH_GRACE_SECONDS = 0.5
+"""After a request got no answer: how long a crashing app gets to be seen exiting before it is called running."""
 
 APP_RESETS = ("truncate", "capture")
 _LEAK_ADVICE = (
@@ -292,10 +296,15 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
                 self.kafka.mark(*cls._harness_topics.topics)  # assertions see only this test's messages
 
     def _harness_app_status(self) -> str:
+        """Why a request got no answer, as far as the app's state tells (asked only after a request failed)."""
         runner = type(self).__dict__.get("_harness_app")
         if runner is None:
             return "The app is not running (its class is not set up)."
-        return runner.status() or f"The app ({type(runner).__name__}) is still running."
+        # An app that crashes mid-request resets the connection a moment before its process is seen to exit.
+        deadline = time.monotonic() + CRASH_GRACE_SECONDS
+        while (status := runner.status()) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return status or f"The app ({type(runner).__name__}) is still running."
 
     def _harness_failure_hint(self) -> str:
         hints = [super()._harness_failure_hint()]
