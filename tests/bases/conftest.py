@@ -1,3 +1,4 @@
+import time
 import unittest
 
 from sqlalchemy import text
@@ -16,6 +17,14 @@ def run_case(cls):
 
 def problems(result):
     return [f"{test}: {trace}" for test, trace in result.failures + result.errors]
+
+
+def settled_connections_to(engine, database, *, timeout=1.0):
+    """connections_to, once the sessions being closed have gone (their server processes exit a moment later)."""
+    deadline = time.monotonic() + timeout
+    while (count := connections_to(engine, database)) > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)  # more than this count's own: maybe one on its way out
+    return count
 
 
 def connections_to(engine, database):

@@ -3,10 +3,9 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from harness import ConfigError, DatabaseTestBase
-from harness.data import databases, schema
+from harness.data import schema
 from harness.registry import registry
-from harness.services import postgres
-from tests.bases.conftest import connections_to, problems, run_case
+from tests.bases.conftest import problems, run_case, settled_connections_to
 from tests.helpers import write_migrations
 from tests.models import Base, Order, User
 
@@ -294,14 +293,7 @@ def test_failing_class_setup_tears_down_what_it_started():
     database = schema.shared_database(endpoint, metadata=Base.metadata)
     references = registry.references(endpoint)
     database.engine.dispose()
-
-    def sessions_left():
-        """Sessions on the database besides this count's own, once those closing have gone."""
-        with postgres.connect(endpoint, autocommit=True) as admin:
-            databases.wait_until_unused(endpoint, admin, database.name, timeout=1.0)
-        return connections_to(database.engine, database.name) - 1
-
-    before = sessions_left()
+    before = settled_connections_to(database.engine, database.name)
 
     class Case(DatabaseTestBase):
         metadata = Base.metadata
@@ -319,7 +311,7 @@ def test_failing_class_setup_tears_down_what_it_started():
         Case.setUpClass()
     assert "engine" not in Case.__dict__ and "_harness_state" not in Case.__dict__
     assert registry.references(endpoint) == references
-    assert sessions_left() == before
+    assert settled_connections_to(database.engine, database.name) == before
     with database.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
 

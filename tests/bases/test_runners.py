@@ -9,7 +9,7 @@ from harness import DatabaseTestBase
 from harness.bases import DatabaseTestMixin
 from harness.data import schema
 from harness.registry import registry
-from tests.bases.conftest import connections_to, run_case
+from tests.bases.conftest import run_case, settled_connections_to
 from tests.helpers import MODELS, RUNNER_STYLES, assert_nothing_left, clean_env, run_pytest, run_python, write
 from tests.models import Base, User
 
@@ -337,7 +337,7 @@ def test_a_failing_setup_class_gives_back_all_the_class_took(base):
     database = schema.shared_database(endpoint, metadata=Base.metadata)
     references = registry.references(endpoint)
     database.engine.dispose()
-    before = connections_to(database.engine, database.name)
+    before = settled_connections_to(database.engine, database.name)
     ran = []
 
     class Case(base):
@@ -367,7 +367,7 @@ def test_a_failing_setup_class_gives_back_all_the_class_took(base):
     assert "engine" not in Case.__dict__ and "_harness_state" not in Case.__dict__
     assert registry.references(endpoint) == references
     database.engine.dispose()  # closes the idle connections the pool keeps: one still checked out would count
-    assert connections_to(database.engine, database.name) == before
+    assert settled_connections_to(database.engine, database.name) == before
 
 
 def test_a_failing_setup_method_fails_its_own_test_and_undoes_what_it_did():
