@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.config import external_variable
 from harness.errors import ServiceUnavailable
-from harness.providers.kept import kept_runs
+from harness.providers.kept import kept_server_state
 from harness.providers.readiness import wait_ready
 from harness.services.base import Endpoint, Service
 
@@ -34,6 +34,20 @@ class ExternalProvider:
 
     def start(self) -> Endpoint:
         endpoint = self.service.external_endpoint(self.url)
+        state = kept_server_state(endpoint)
+        if state in ("running", "kept"):
+            # Left running by `harness up` (or --harness-keep) on this machine: harness's whole, so what
+            # later runs build on it may stay there (a schema's template database).
+            endpoint = replace(endpoint, details={**endpoint.details, "kept": True})
+        if state == "running":  # its process is there: no need to ask it too (a connection, ~5 ms)
+            self.endpoint = endpoint
+            return endpoint
+        if state == "stopped":
+            raise ServiceUnavailable(
+                f"{self.service.name} at {endpoint.address} ({endpoint.display_url}), which `harness up` left "
+                f"running, has stopped (its process is gone). Run `harness down` and `harness up` again, or unset "
+                f"{external_variable(self.service.name)} to let harness start a server."
+            )
         last_error = wait_ready(
             lambda seconds: self.service.probe(endpoint, timeout=seconds), timeout=self.timeout, once=True
         )
@@ -43,8 +57,6 @@ class ExternalProvider:
                 f"{self.timeout:g}s ({last_error.rstrip('.')}). Check the address and credentials in "
                 f"{external_variable(self.service.name)}, or unset it to let harness start a server."
             )
-        if _left_running_by_harness(endpoint):
-            endpoint = replace(endpoint, details={**endpoint.details, "kept": True})
         self.endpoint = endpoint
         return endpoint
 
@@ -63,16 +75,3 @@ class ExternalProvider:
     def logs(self) -> str:
         return ""
 
-
-def _left_running_by_harness(endpoint: Endpoint) -> bool:
-    """Whether ``endpoint`` is a server ``harness up`` (or ``--harness-keep``) left running on this machine.
-
-    Such a server is harness's whole: what later runs build on it for reuse (a schema's
-    template database) goes when ``harness down`` stops it.
-    """
-    return any(
-        kept.service == endpoint.service and (kept.host, kept.port) == (endpoint.host, endpoint.port)
-        and kept.url == endpoint.url
-        for run in kept_runs()
-        for kept in run.endpoints
-    )

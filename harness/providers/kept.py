@@ -12,11 +12,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.providers.rundir import KEPT_FILE, Run, harness_tmp_roots, reap_run_dir
+from harness.providers.rundir import KEPT_FILE, Run, harness_tmp_roots, process_alive, read_process_record, reap_run_dir
 from harness.redaction import write_private
 from harness.services.base import Endpoint
 
-__all__ = ["KeptRun", "keep_run", "kept_runs", "project_root", "stop_kept"]
+__all__ = ["KeptRun", "keep_run", "kept_runs", "kept_server_state", "project_root", "stop_kept"]
 
 PROJECT_FILES = ("setup.cfg", "tox.ini", "pyproject.toml")
 
@@ -77,3 +77,32 @@ def stop_kept(project: Path | None) -> list[KeptRun]:
     for kept in runs:
         reap_run_dir(kept.directory)
     return runs
+
+
+def kept_server_state(endpoint: Endpoint) -> str | None:
+    """For a server a kept run left on this machine: ``"running"``, ``"stopped"`` or (a container) ``"kept"``.
+
+    None for any other server. Matched by the whole URL (password included) against what the
+    kept run recorded; the state is its process's, looked up here (a container has none: ask it).
+    """
+    for kept in kept_runs():
+        if not any(_same(known, endpoint) for known in kept.endpoints):
+            continue
+        for path in sorted((kept.directory / "services").glob("*.json")):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if _same(Endpoint.from_record(record["endpoint"]), endpoint):
+                process = read_process_record(Path(record.get("workdir") or ""))
+                if process is None:
+                    return "kept"
+                return "running" if process_alive(int(process["pid"]), str(process.get("started", ""))) else "stopped"
+        return "kept"
+    return None
+
+
+def _same(known: Endpoint, endpoint: Endpoint) -> bool:
+    return (known.service, known.host, known.port, known.url) == (
+        endpoint.service, endpoint.host, endpoint.port, endpoint.url
+    )

@@ -78,3 +78,45 @@ def test_non_postgres_url_is_refused():
         "HARNESS_POSTGRES_URL='mysql://u:***@h/db' is not a postgresql or postgres URL (scheme 'mysql'). "
         "Expected postgresql://user:password@host:port/dbname; fix or unset HARNESS_POSTGRES_URL."
     )
+
+
+def test_a_server_harness_up_left_running_is_attached_without_asking_it_and_known_as_harnesss(tmp_path, monkeypatch):
+    import json
+    import os
+    import re
+    import signal
+
+    from harness.services import redis
+    from tests.helpers import run_python
+
+    up = run_python(["-m", "harness.cli", "up", "redis"], tmp_path)
+    try:
+        assert up.returncode == 0, up.stderr
+        url = re.search(r"export HARNESS_REDIS_URL=(\S+)", up.stdout).group(1)
+        asked = []
+        probe = type(redis.SERVICE).probe
+        monkeypatch.setattr(type(redis.SERVICE), "probe", lambda self, endpoint, *, timeout: (
+            asked.append(endpoint.address), probe(self, endpoint, timeout=timeout)))
+        endpoint = ExternalProvider(redis.SERVICE, url, timeout=3).start()
+        assert endpoint.details["kept"] is True and asked == []  # its process is there: no connection needed
+        password = re.search(r"redis://:(\w+)@", url).group(1)
+        with pytest.raises(ServiceUnavailable):  # the same server with another password: not what was kept, asked
+            ExternalProvider(redis.SERVICE, url.replace(password, "not-the-password"), timeout=3).start()
+        assert asked == ["127.0.0.1:" + url.rsplit(":", 1)[1].split("/")[0]]
+        [record] = [json.loads(path.read_text()) for path in Path(up_run(url)).glob("services/*.json")]
+        process = json.loads((Path(record["workdir"]) / "process.json").read_text())
+        os.kill(process["pid"], signal.SIGKILL)
+        with pytest.raises(ServiceUnavailable) as error:
+            ExternalProvider(redis.SERVICE, url, timeout=3).start()
+        assert "which `harness up` left running, has stopped (its process is gone)" in str(error.value)
+        assert "Run `harness down` and `harness up` again, or unset HARNESS_REDIS_URL" in str(error.value)
+    finally:
+        down = run_python(["-m", "harness.cli", "down"], tmp_path)
+        assert down.returncode == 0, down.stderr
+
+
+def up_run(url):
+    from harness.providers.kept import kept_runs
+
+    [directory] = [kept.directory for kept in kept_runs() if any(known.url == url for known in kept.endpoints)]
+    return directory
