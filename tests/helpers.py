@@ -120,7 +120,7 @@ def servers_of_run(owner_pid: int) -> list[str]:
             cwd = os.readlink(proc / "cwd")
         except OSError:
             continue
-        if (marker in cmdline or marker in cwd + "/") and "harness.providers.reaper" not in cmdline:
+        if (marker in cmdline or marker in cwd + "/") and "harness/providers/reaper.py" not in cmdline:
             found.append(cmdline)
     return found
 

@@ -15,21 +15,34 @@ import functools
 import hashlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.providers import reaper
+from harness.providers.reaper import (
+    CONTAINER_FILE,
+    ELSEWHERE_FILE,
+    PROCESS_FILE,
+    process_alive,
+    process_start_time,
+    read_process_record,
+    reap_run_dir,
+    remove_workdir,
+    terminate_process,
+)
 from harness.redaction import write_private
 
 __all__ = [
+    "CONTAINER_FILE",
+    "ELSEWHERE_FILE",
+    "PROCESS_FILE",
     "Run",
     "current_run",
     "default_scratch_base",
@@ -45,11 +58,8 @@ __all__ = [
     "terminate_process",
 ]
 
-PROCESS_FILE = "process.json"
-CONTAINER_FILE = "container.json"
 REAPER_PID_FILE = "reaper.pid"
 KEPT_FILE = "kept.json"
-ELSEWHERE_FILE = "elsewhere.json"
 
 
 SHM = Path("/dev/shm")
@@ -120,17 +130,6 @@ def spill_directory(workdir: Path) -> Path:
     return spill
 
 
-def remove_workdir(workdir: Path) -> None:
-    """Delete a server's work directory and whatever it recorded elsewhere (:func:`spill_directory`)."""
-    with contextlib.suppress(OSError, ValueError):
-        for path in json.loads((workdir / ELSEWHERE_FILE).read_text()):
-            target = Path(path)
-            shutil.rmtree(target, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                target.parent.rmdir()  # the spilled run directory, once empty
-    shutil.rmtree(workdir, ignore_errors=True)
-
-
 @functools.cache
 def host_id() -> str:
     """8 hex digits naming this machine, this boot and this PID namespace.
@@ -145,88 +144,6 @@ def host_id() -> str:
     with contextlib.suppress(OSError):
         parts.append(os.readlink("/proc/self/ns/pid"))
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:8]
-
-
-def process_start_time(pid: int) -> str:
-    """The kernel's start time of ``pid`` (guards against pid reuse), or "" where /proc is absent."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    # The command name may contain spaces and parentheses: split after the last ')'.
-    fields = stat.rsplit(")", 1)[1].split()
-    return fields[19]
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
-def process_alive(pid: int, started: str = "") -> bool:
-    """Whether ``pid`` runs and (when ``started`` is given) is the same process as before."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    if _is_zombie(pid):
-        return False
-    return not started or process_start_time(pid) == started
-
-
-def terminate_process(pid: int, *, stop_signal: int, started: str = "", grace: float = 5.0) -> None:
-    """Send ``stop_signal`` to the process group of ``pid``, then SIGKILL it after ``grace`` seconds."""
-    if not process_alive(pid, started):
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, stop_signal)
-    deadline = time.monotonic() + grace
-    while process_alive(pid, started) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    # Kill the whole group even if the leader went: backends can outlive their postmaster briefly.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def read_process_record(workdir: Path) -> dict[str, Any] | None:
-    """The ``process.json`` the local provider wrote in ``workdir`` (pid, start time, stop signal), if any."""
-    try:
-        record: dict[str, Any] = json.loads((workdir / PROCESS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return record
-
-
-def _stop_recorded(workdir: Path) -> None:
-    record = read_process_record(workdir)
-    if record is not None:
-        terminate_process(
-            int(record["pid"]),
-            stop_signal=int(record.get("signal", signal.SIGKILL)),
-            started=str(record.get("started", "")),
-            grace=1.0,
-        )
-    container_file = workdir / CONTAINER_FILE
-    if container_file.is_file() and shutil.which("docker"):
-        with contextlib.suppress(OSError, ValueError):
-            container = json.loads(container_file.read_text())["id"]
-            subprocess.run(["docker", "rm", "-f", container], capture_output=True, timeout=60, check=False)
-
-
-def reap_run_dir(directory: Path) -> None:
-    """Stop every server recorded under ``directory`` and delete it (used by owner and reaper)."""
-    if not directory.is_dir():
-        return
-    for child in sorted(directory.iterdir()):
-        if child.is_dir():
-            _stop_recorded(child)
-            remove_workdir(child)
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -325,8 +242,10 @@ def _start_reaper(run: Run) -> None:
     leaves it to init, as every server the worker started is once the worker is gone.
     """
     global _reaper
+    # A script of the standard library alone (-I -S: no site-packages, no PYTHON* variables): importing
+    # harness there would cost ~0.5 s of CPU, taken from the run's first tests on a small machine.
     arguments = [str(run.directory), str(run.owner_pid), run.owner_started]
-    command = [sys.executable, "-m", "harness.providers.reaper", *arguments]
+    command = [sys.executable, "-I", "-S", reaper.__file__, *arguments]
     if not run.is_owner:
         command = ["/bin/sh", "-c", '"$@" >/dev/null & echo $!', "sh", *command]
     process = subprocess.Popen(
@@ -336,7 +255,6 @@ def _start_reaper(run: Run) -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
         close_fds=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
     )
     if run.is_owner:
         _reaper, pid = process, process.pid

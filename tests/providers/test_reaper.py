@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from harness.providers import reaper
+from harness.providers.rundir import process_start_time
 from tests.helpers import clean_env, run_dirs_of, run_python, servers_of_run, write
 
 CHILD = """
@@ -128,3 +130,28 @@ def test_a_reaper_started_by_an_xdist_worker_is_not_its_child(tmp_path):
     assert seen["parent"] != seen["worker"]
     assert seen["reaper_alive"]  # still watching the controller after the worker is gone
     assert run_dirs_of(result.pid) == []
+
+
+def test_reaper_is_a_standard_library_script(tmp_path):
+    """It runs with no site-packages and no PYTHON* variables (harness not importable), as a run starts it,
+    and still stops a dead owner's recorded server and removes its run directory."""
+    run_directory = tmp_path / "run-1-x"
+    workdir = run_directory / "server"
+    workdir.mkdir(parents=True)
+    server = subprocess.Popen(["sleep", "120"], start_new_session=True)
+    record = {"pid": server.pid, "started": process_start_time(server.pid), "signal": int(signal.SIGTERM)}
+    (workdir / "process.json").write_text(json.dumps(record))
+    owner = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    command = [sys.executable, "-I", "-S", reaper.__file__, str(run_directory), str(owner.pid)]
+    watcher = subprocess.Popen([*command, process_start_time(owner.pid)], stderr=subprocess.PIPE, text=True)
+    try:
+        owner.communicate(b"")  # the owner exits
+        _, errors = watcher.communicate(timeout=30)
+        assert watcher.returncode == 0, errors
+        assert server.wait(timeout=10) == -signal.SIGTERM
+        assert not run_directory.exists()
+    finally:
+        for process in (server, owner, watcher):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
