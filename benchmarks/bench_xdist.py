@@ -191,7 +191,9 @@ def pytest_plugin_registered(plugin, manager):
 
 
 def timed(owner, name, event, registry):
-    original = getattr(owner, name)
+    original = getattr(owner, name, None)
+    if original is None:
+        return  # renamed in this harness: that row stays empty
 
     @functools.wraps(original)
     def wrapper(*args, **kwargs):
@@ -222,7 +224,9 @@ def pytest_collection_finish(session):
     timed(harness.registry.Registry, "acquire", "acquire", registry)
     timed(rundir.Run, "ensure", "run_ensure", registry)
     timed(schema, "shared_database", "database", registry)
-    original_locked = rundir.Run.locked
+    original_locked = getattr(rundir.Run, "locked", None)
+    if original_locked is None:
+        return
 
     @contextlib.contextmanager
     def locked(self, name=""):
@@ -326,6 +330,8 @@ def run_pytest(directory: Path, options: Sequence[str], *, cached: bool = False)
 
 OWNER_PIDS: list[int] = []
 """Every pytest run's pid (the run's owner): what they left behind is looked for at the end."""
+SUITES: list[Path] = []
+"""The temp directories this script made (others may run benchmarks beside it, with theirs)."""
 
 
 def _span(event: dict) -> float:
@@ -425,6 +431,7 @@ def breakdown(events: list[dict], wall: float) -> dict[str, float]:
 def run_variant(label: str, work_loops: int | None, repetitions: int, *, cached: bool = False) -> tuple[float, float]:
     """Run one variant serially and with ``-n 2``, alternating; print its table; (serial, -n 2) median walls."""
     directory = Path(tempfile.mkdtemp(prefix="harness-bench-xdist-"))
+    SUITES.append(directory)
     modes = {"serial": [], "-n 2": ["-n", "2"]}
     results: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     try:
@@ -470,9 +477,11 @@ def main() -> None:
     for label, (serial, parallel) in walls.items():
         print(f"  {label:<24} serial {serial:6.2f}   -n 2 {parallel:6.2f}   ratio {parallel / serial:.2f}x")
     # Only ours: other benchmarks may be running on this machine (their temp directories are theirs).
-    for item in leftovers(OWNER_PIDS):
-        if "harness-bench-" not in item or "harness-bench-xdist-" in item:
-            print(f"  LEFT BEHIND: {item}")
+    left = [item for item in leftovers(OWNER_PIDS) if not item.startswith("temp directory")]
+    left += [f"temp directory {directory}" for directory in SUITES if directory.exists()]
+    for item in left:
+        print(f"  LEFT BEHIND: {item}")
+    print("nothing left behind" if not left else f"{len(left)} thing(s) left behind")
 
 
 if __name__ == "__main__":
