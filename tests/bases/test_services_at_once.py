@@ -29,18 +29,22 @@ def asked(monkeypatch):
     return calls
 
 
-def test_a_class_using_three_services_starts_them_together(asked):
+def test_a_class_using_three_services_starts_them_together_and_makes_their_resources_at_once(asked, made):
     class TestEverything(CacheTestMixin, MessageQueueTestMixin, DatabaseTestBase):
         metadata = Base.metadata
 
         def test_all_three_are_there(self):
-            assert self.engine is not None and self.redis.ping() and self.bootstrap_servers
+            assert self.engine is not None and self.redis.ping() and self.kafka.create_topic("made")
 
     result = run_case(TestEverything)
     assert problems(result) == [] and result.testsRun == 1
     assert sorted(name for name, _thread in asked) == ["kafka", "postgres", "redis"]  # each once
     # In the start threads of one acquire_all, not one after another in the test's thread.
     assert all(thread.startswith("harness-start") for _name, thread in asked), asked
+    # The Redis lease and the Kafka admin client, while the first base (the database's) builds its database.
+    assert set(made["threads"]) == {"lease", "admin"}
+    assert all(thread.startswith("harness-prepare") for thread in made["threads"].values()), made["threads"]
+    assert made["closed"] == ["admin"]
 
 
 def test_a_class_on_sqlite_does_not_start_postgres(asked):
@@ -76,20 +80,6 @@ def made(monkeypatch):
     monkeypatch.setattr(cache_base, "open_lease", lease)
     monkeypatch.setattr(messaging_base, "new_admin_client", admin)
     return record
-
-
-def test_the_other_bases_resources_are_made_while_the_first_base_builds_its_database(made):
-    class TestEverything(CacheTestMixin, MessageQueueTestMixin, DatabaseTestBase):
-        metadata = Base.metadata
-
-        def test_it(self):
-            assert self.redis.ping() and self.kafka.create_topic("made")
-
-    result = run_case(TestEverything)
-    assert problems(result) == [] and result.testsRun == 1
-    assert set(made["threads"]) == {"lease", "admin"}
-    assert all(thread.startswith("harness-prepare") for thread in made["threads"].values()), made["threads"]
-    assert made["closed"] == ["admin"]
 
 
 def held_leases(endpoint, label):
