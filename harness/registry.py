@@ -34,8 +34,7 @@ from harness.providers.rundir import (
     KEPT_FILE,
     Run,
     current_run,
-    process_alive,
-    read_process_record,
+    recorded_process_alive,
 )
 from harness.redaction import redact
 from harness.services.base import Endpoint, Service
@@ -342,10 +341,8 @@ def _record_alive(record: dict[str, Any]) -> bool:
     workdir = Path(record.get("workdir") or "")
     if not workdir.is_dir():
         return False
-    process = read_process_record(workdir)
-    if process is None:
-        return True  # a container: the docker provider removes the directory when it stops it
-    return process_alive(int(process["pid"]), str(process.get("started", "")))
+    alive = recorded_process_alive(workdir)
+    return True if alive is None else alive  # None, a container: the docker provider removes its directory
 
 
 def _recorded_endpoints(directory: Path) -> list[Endpoint]:

@@ -208,14 +208,14 @@ class HarnessLifecycle:
         (:meth:`_harness_services`, in parallel): a class using PostgreSQL, Redis and Kafka
         waits for the slowest start, not the sum, whatever order its bases ask in.
         """
-        acquired = stack.endpoints if isinstance(stack, _OpenStep) else {}
+        assert isinstance(stack, _OpenStep), "a base asks for services in its class step"
+        acquired = stack.endpoints
         if service not in acquired:
             wanted = [name for name in dict.fromkeys((service, *cls._harness_services())) if name not in acquired]
             for name, endpoint in zip(wanted, registry.acquire_all(wanted, cls._harness_config()), strict=True):
                 acquired[name] = endpoint
                 stack.callback(registry.release, endpoint)
-            if isinstance(stack, _OpenStep):
-                cls._harness_prepare_others(stack, service)
+            cls._harness_prepare_others(stack, service)
         return acquired[service]
 
     @classmethod
@@ -247,8 +247,9 @@ class HarnessLifecycle:
     def _harness_resource(cls, stack: ExitStack, service: str) -> tuple[Endpoint, Any]:
         """``service``'s endpoint and the class's resource on it (:meth:`_harness_resources`), undone with ``stack``."""
         endpoint = cls._harness_endpoint(stack, service)
+        assert isinstance(stack, _OpenStep)  # checked by _harness_endpoint
         resource = cls._harness_resources()[service]
-        future = stack.prepared.pop(service, None) if isinstance(stack, _OpenStep) else None
+        future = stack.prepared.pop(service, None)
         value = future.result() if future is not None else resource.make(endpoint, cls)
         stack.callback(resource.undo, value)
         return endpoint, value

@@ -46,14 +46,18 @@ _CONNECTED = "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE datname = %s)"
 
 def create_database(
     endpoint: Endpoint, name: str, *, template: str | None = None,
-    comment: Callable[[int], str] | None = None,
+    comment: Callable[[int], str] | None = None, conn: Any = None,
 ) -> None:
-    """``CREATE DATABASE name [TEMPLATE template]``, then ``comment(server time)`` as its comment."""
-    with connect(endpoint, autocommit=True) as conn:
+    """``CREATE DATABASE name [TEMPLATE template]``, then ``comment(server time)`` as its comment.
+
+    On the open autocommit connection ``conn`` when given, else on a connection of its own.
+    """
+    with contextlib.nullcontext(conn) if conn is not None else connect(endpoint, autocommit=True) as conn:
         if template is not None:
             wait_until_unused(endpoint, conn, template)
         statement = create_statement(endpoint, conn, name, template=template)
-        run_statement(endpoint, conn, statement, f"create database {name!r}")
+        action = f"create database {name!r}" + (f" from {template!r}" if template is not None else "")
+        run_statement(endpoint, conn, statement, action)
         if comment is not None:
             set_comments(endpoint, conn, [name], lambda _name, now: comment(now))
 

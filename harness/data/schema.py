@@ -152,9 +152,7 @@ def shared_database(
                     _swept.add(endpoint.url)
                     databases.sweep_databases(endpoint, conn=admin)  # what killed runs left on this shared server
                 if alone:
-                    statement = databases.create_statement(endpoint, admin, name)
-                    databases.run_statement(endpoint, admin, statement, f"create database {name!r}")
-                    databases.set_comments(endpoint, admin, [name], lambda _name, now: databases.owner_comment(now))
+                    databases.create_database(endpoint, name, comment=databases.owner_comment, conn=admin)
                 else:
                     _clone(endpoint, admin, name, fingerprint, run.token, metadata, migrations)
             databases.watch(endpoint, name)
@@ -177,7 +175,7 @@ def _clone(
     metadata: MetaData | None, migrations: str | None,
 ) -> None:
     template = templates.template_name(endpoint, fingerprint, run_token)
-    if not templates.keeps_templates(endpoint):
+    if not databases.started_by_harness(endpoint):
         databases.watch(endpoint, template)
         _run_templates[(endpoint.url, template)] = endpoint
         _register_exit()

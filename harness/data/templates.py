@@ -52,7 +52,6 @@ __all__ = [
     "TEMPLATE_KIND",
     "clone_template",
     "finish_spares",
-    "keeps_templates",
     "template_name",
 ]
 
@@ -67,15 +66,10 @@ MAX_SPARES = 4
 """Spare clones kept per template on a ``harness up`` server (one per run or worker that starts at once)."""
 
 
-def keeps_templates(endpoint: Endpoint) -> bool:
-    """Whether templates may outlive the run on ``endpoint``: it is a server harness started."""
-    return databases.started_by_harness(endpoint)
-
-
 def template_name(endpoint: Endpoint, fingerprint: str, run_token: str) -> str:
     """``harness_schema_<hash>`` on harness's servers, ``harness_<run>_schema_<hash>`` on anyone else's."""
     digest = hashlib.sha256(f"{LAYOUT}:{fingerprint}".encode()).hexdigest()[:12]
-    if keeps_templates(endpoint):
+    if databases.started_by_harness(endpoint):  # kept for as long as the server lives
         return f"{DATABASE_PREFIX}schema_{digest}"
     return f"{DATABASE_PREFIX}{run_token}_schema_{digest}".lower()
 
@@ -105,40 +99,40 @@ def clone_template(
     on the server's advisory lock; a template is complete once it refuses connections.
     ``admin`` is an open autocommit connection to use (else one is opened for the call).
     """
-    from psycopg import sql
-
     built = False
-    key = _lock_key(template)
     spares = bool(endpoint.details.get("kept"))
     with contextlib.nullcontext(admin) if admin is not None else connect(endpoint, autocommit=True) as admin:
         if spares and _claim_spare(endpoint, admin, template, clone):
             databases.set_comments(endpoint, admin, [clone], lambda _name, now: owner_comment(now))
-            _make_spare_later(endpoint, template)
-            return False
-        admin.execute("SELECT pg_advisory_lock(%s)", (key,))
-        try:
-            row = admin.execute(_STATE, (template,)).fetchone()
-            if row is None or row[0]:  # missing, or left half-built by a process that died
-                if row is not None:
-                    databases.run_statement(
-                        endpoint, admin, sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(template)),
-                        f"drop the half-built schema template {template!r}",
-                    )
-                _build(endpoint, admin, template, build, owner_comment)
-                built = True
-        finally:
-            admin.execute("SELECT pg_advisory_unlock(%s)", (key,))
-        if built:
-            databases.wait_until_unused(endpoint, admin, template)  # the build's own session, on its way out
-        databases.run_statement(
-            endpoint, admin,
-            databases.create_statement(endpoint, admin, clone, template=template),
-            f"create database {clone!r} from the schema template {template!r}",
-        )
-        databases.set_comments(endpoint, admin, [clone], lambda _name, now: owner_comment(now))
+        else:
+            built = _build_once(endpoint, admin, template, build, owner_comment)
+            databases.create_database(endpoint, clone, template=template, comment=owner_comment, conn=admin)
     if spares:
         _make_spare_later(endpoint, template)
     return built
+
+
+def _build_once(
+    endpoint: Endpoint, admin: Any, template: str, build: Callable[[str], None], owner_comment: Callable[[int], str]
+) -> bool:
+    """Build ``template`` unless a complete one is there, under the server's advisory lock; True if built here."""
+    from psycopg import sql
+
+    key = _lock_key(template)
+    admin.execute("SELECT pg_advisory_lock(%s)", (key,))
+    try:
+        row = admin.execute(_STATE, (template,)).fetchone()
+        if row is not None and not row[0]:
+            return False  # complete: it refuses connections
+        if row is not None:  # left half-built by a process that died
+            databases.run_statement(
+                endpoint, admin, sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(template)),
+                f"drop the half-built schema template {template!r}",
+            )
+        _build(endpoint, admin, template, build, owner_comment)
+        return True
+    finally:
+        admin.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 # -- spares: on a server harness up left running, the next run's database is already there -----------
@@ -189,12 +183,8 @@ def _make_spare(endpoint: Endpoint, template: str) -> None:
             ).fetchone()[0]
             if count >= MAX_SPARES:
                 return
-            databases.run_statement(
-                endpoint, admin, databases.create_statement(endpoint, admin, spare, template=template),
-                f"create the spare {spare!r} of the schema template {template!r}",
-            )
             comment = json.dumps({"kind": SPARE_KIND, "layout": LAYOUT})
-            databases.set_comments(endpoint, admin, [spare], lambda _name, _now: comment)
+            databases.create_database(endpoint, spare, template=template, comment=lambda _now: comment, conn=admin)
     except (HarnessError, psycopg.Error) as exc:  # only the next run's head start is lost: it clones as usual
         logger.debug("harness: no spare of %s made: %s", template, exc)
 
@@ -214,13 +204,11 @@ def _build(
     from psycopg import sql
 
     identifier = sql.Identifier(template)
-    statement = databases.create_statement(endpoint, admin, template)
-    databases.run_statement(endpoint, admin, statement, f"create the schema template {template!r}")
-    if keeps_templates(endpoint):
-        comment = json.dumps({"kind": TEMPLATE_KIND, "layout": LAYOUT})
-        databases.set_comments(endpoint, admin, [template], lambda _name, _now: comment)
-    else:  # someone else's server: the run's, like its other databases (dropped at its end, or swept)
-        databases.set_comments(endpoint, admin, [template], lambda _name, now: owner_comment(now))
+    # On a server harness started: a template, kept. On someone else's: the run's, like its other
+    # databases (dropped at its end, or swept).
+    kind = json.dumps({"kind": TEMPLATE_KIND, "layout": LAYOUT})
+    mark = (lambda _now: kind) if databases.started_by_harness(endpoint) else owner_comment
+    databases.create_database(endpoint, template, comment=mark, conn=admin)
     try:
         build(template)
     except BaseException:

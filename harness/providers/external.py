@@ -74,4 +74,3 @@ class ExternalProvider:
 
     def logs(self) -> str:
         return ""
-

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.providers.rundir import KEPT_FILE, Run, harness_tmp_roots, process_alive, read_process_record, reap_run_dir
+from harness.providers.rundir import KEPT_FILE, Run, harness_tmp_roots, reap_run_dir, recorded_process_alive
 from harness.redaction import write_private
 from harness.services.base import Endpoint
 
@@ -94,10 +94,8 @@ def kept_server_state(endpoint: Endpoint) -> str | None:
             except (OSError, ValueError):
                 continue
             if _same(Endpoint.from_record(record["endpoint"]), endpoint):
-                process = read_process_record(Path(record.get("workdir") or ""))
-                if process is None:
-                    return "kept"
-                return "running" if process_alive(int(process["pid"]), str(process.get("started", ""))) else "stopped"
+                alive = recorded_process_alive(Path(record.get("workdir") or ""))
+                return "kept" if alive is None else "running" if alive else "stopped"
         return "kept"
     return None
 

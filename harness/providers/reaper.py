@@ -35,6 +35,7 @@ __all__ = [
     "process_start_time",
     "read_process_record",
     "reap_run_dir",
+    "recorded_process_alive",
     "remove_workdir",
     "terminate_process",
     "wait_for_exit",
@@ -99,6 +100,14 @@ def read_process_record(workdir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return record
+
+
+def recorded_process_alive(workdir: Path) -> bool | None:
+    """Whether the server process recorded in ``workdir`` still runs; None when none is recorded (a container)."""
+    record = read_process_record(workdir)
+    if record is None:
+        return None
+    return process_alive(int(record["pid"]), str(record.get("started", "")))
 
 
 def _stop_recorded(workdir: Path) -> None:

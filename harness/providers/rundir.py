@@ -34,6 +34,7 @@ from harness.providers.reaper import (
     process_start_time,
     read_process_record,
     reap_run_dir,
+    recorded_process_alive,
     remove_workdir,
     terminate_process,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "process_start_time",
     "read_process_record",
     "reap_run_dir",
+    "recorded_process_alive",
     "remove_workdir",
     "spill_directory",
     "terminate_process",
