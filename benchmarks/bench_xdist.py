@@ -17,10 +17,13 @@ Generates, in a temp dir, 4 test modules x 5 classes x 20 tests, in variants:
   are the bottleneck.
 
 Each variant runs ``python -m pytest -q -p no:cacheprovider -p bench_timer``
-serially and with ``-n 2``: each run a fresh process tree, the two modes
+serially and with ``-n 2``: each run a fresh process tree, the modes
 alternating after one untimed ``-n 2`` warm-up. Shown: the median wall time
 (launch to exit, servers stopped) of each mode and their ratio (below 1.00x:
-``-n 2`` is faster).
+``-n 2`` is faster). The bytecode-cached ``light`` variant also runs
+``-n 2 --dist load``: xdist's own chunks, which split classes between the workers
+(given no ``--dist``, harness hands each of its classes whole to one worker, so
+that a class is set up once: the "class setups" row counts ``seed_data`` runs).
 
 The breakdown is measured, not guessed: ``bench_timer``, a plugin in the
 generated suite loaded with ``-p`` (so before the entry-point plugins, and in
@@ -97,6 +100,7 @@ class Order(Base):
 MODULE_HEADER = """
 from sqlalchemy import func, select, text
 
+from bench_timer import class_set_up
 from models import Base, Customer, Order, Product
 from harness import DatabaseTestBase
 
@@ -119,6 +123,7 @@ class TestOrders{number:02d}(DatabaseTestBase):
 
     @classmethod
     def seed_data(cls, session):
+        class_set_up()
         cls.customer = Customer(name="Ada", email="ada@example.com")
         cls.products = [Product(sku=f"SKU-{{n}}", price=100 * n) for n in range(1, 4)]
         session.add_all([cls.customer, *cls.products])
@@ -248,6 +253,10 @@ def pytest_runtest_logreport(report):
         _marks["last"] = time.monotonic()
 
 
+def class_set_up():
+    emit("class_setup", time.monotonic())
+
+
 def pytest_xdist_setupnodes(config, specs):
     emit("spawn", time.monotonic())
 
@@ -374,6 +383,7 @@ def _process_phases(events: list[dict]) -> dict[str, float]:
         "lock wait": total("lock_wait"),
         "started": float(any(event.get("started") for event in events if event["event"] == "acquire")),
         "database": database,
+        "class setups": float(sum(event["event"] == "class_setup" for event in events)),
         "call": tests["call"],
         "other setup/teardown": tests["setup"] + tests["teardown"] - acquire - database,
         "last test at": tests["end"],
@@ -398,6 +408,7 @@ ROWS = (
     ("ensure", "  run directory + reaper (Run.ensure)"),
     ("lock wait", "  waiting for the run's lock (longest)"),
     ("database", "the process's database + schema"),
+    ("class setups", "class setups (seed_data runs), all test processes"),
     ("call", "tests' own time (sum of call)"),
     ("other setup/teardown", "other setup/teardown (classes, test isolation)"),
     ("last test at", "last test ends at (the latest process)"),
@@ -407,6 +418,8 @@ ROWS = (
 """(key, label) of the breakdown's rows; test-process rows are medians over the workers (of one run)."""
 LATEST = {"last test at", "lock wait", "idle"}
 """Rows taken as the largest over the workers, not the median."""
+SUMMED = {"class setups"}
+"""Rows summed over the workers."""
 
 
 def breakdown(events: list[dict], wall: float) -> dict[str, float]:
@@ -420,7 +433,10 @@ def breakdown(events: list[dict], wall: float) -> dict[str, float]:
     test_processes = [_process_phases(worker_events) for worker_events in by_worker.values()] or [owner]
     for key in test_processes[0]:
         values = [phases[key] for phases in test_processes if key in phases]
-        figures[key] = max(values) if key in LATEST else statistics.median(values)
+        if key in SUMMED:
+            figures[key] = sum(values)
+        else:
+            figures[key] = max(values) if key in LATEST else statistics.median(values)
     if by_worker:
         figures["spawn at"] = next(event for event in owner_events if event["event"] == "spawn")["start"]
     if "last test at" in figures:
@@ -428,11 +444,19 @@ def breakdown(events: list[dict], wall: float) -> dict[str, float]:
     return figures
 
 
-def run_variant(label: str, work_loops: int | None, repetitions: int, *, cached: bool = False) -> tuple[float, float]:
-    """Run one variant serially and with ``-n 2``, alternating; print its table; (serial, -n 2) median walls."""
+def run_variant(
+    label: str, work_loops: int | None, repetitions: int, *, cached: bool = False, xdist_chunks: bool = False
+) -> tuple[float, float]:
+    """Run one variant serially and with ``-n 2``, alternating; print its table; (serial, -n 2) median walls.
+
+    ``xdist_chunks``: also ``-n 2 --dist load``, xdist's own chunks, which split classes between the
+    workers (without ``--dist``, harness hands each of its classes whole to one worker).
+    """
     directory = Path(tempfile.mkdtemp(prefix="harness-bench-xdist-"))
     SUITES.append(directory)
     modes = {"serial": [], "-n 2": ["-n", "2"]}
+    if xdist_chunks:
+        modes["--dist load"] = ["-n", "2", "--dist", "load"]
     results: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     try:
         generate_suite(directory, work_loops=work_loops)
@@ -447,17 +471,19 @@ def run_variant(label: str, work_loops: int | None, repetitions: int, *, cached:
         f"\n{label}: {MODULES * CLASSES_PER_MODULE * TESTS_PER_CLASS} tests, {repetitions} runs per mode, "
         "medians in seconds ('at': since the launch)"
     )
-    print(f"  {'':<54} {'serial':>8} {'-n 2':>8}")
+    print(f"  {'':<54} " + " ".join(f"{mode:>12}" for mode in modes))
     for key, row_label in ROWS:
         cells = []
         for mode in modes:
             values = [figures[key] for figures in results[mode] if key in figures]
-            cells.append(f"{statistics.median(values):8.3f}" if values else f"{'-':>8}")
+            cells.append(f"{statistics.median(values):12.3f}" if values else f"{'-':>12}")
         if any(cell.strip() != "-" for cell in cells):
             print(f"  {row_label:<54} {' '.join(cells)}")
-    serial, parallel = (statistics.median(figures["wall"] for figures in results[mode]) for mode in modes)
-    ratio("-n 2 wall", parallel, "serial wall", serial)
-    return serial, parallel
+    walls = {mode: statistics.median(figures["wall"] for figures in results[mode]) for mode in modes}
+    ratio("-n 2 wall", walls["-n 2"], "serial wall", walls["serial"])
+    if xdist_chunks:
+        ratio("-n 2 --dist load wall", walls["--dist load"], "-n 2 wall", walls["-n 2"])
+    return walls["serial"], walls["-n 2"]
 
 
 def main() -> None:
@@ -469,7 +495,7 @@ def main() -> None:
         "plain": run_variant("plain: no harness base, no database (pytest-xdist's own cost)", None, repetitions),
         "light": run_variant("light: DatabaseTestBase, start-up and servers the bottleneck", 0, repetitions),
         "light, bytecode cached": run_variant(
-            "light, bytecode cached (PYTHONPYCACHEPREFIX)", 0, repetitions, cached=True
+            "light, bytecode cached (PYTHONPYCACHEPREFIX)", 0, repetitions, cached=True, xdist_chunks=True
         ),
         "work": run_variant("work: DatabaseTestBase, ~20 ms of the tests' own work each", loops, repetitions),
     }

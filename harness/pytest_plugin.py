@@ -33,14 +33,19 @@ __all__ = [
     "kafka_topic",
     "kafka_topics",
     "pytest_addoption",
+    "pytest_cmdline_main",
+    "pytest_collection_finish",
     "pytest_configure",
+    "pytest_configure_node",
     "pytest_make_collect_report",
     "pytest_runtest_makereport",
     "pytest_unconfigure",
+    "pytest_xdist_make_scheduler",
     "redis_client",
 ]
 
 _CONFIG_FAILED = pytest.StashKey[bool]()
+_DIST_LEFT_TO_XDIST = pytest.StashKey[bool]()
 
 HARNESS_FIXTURES = frozenset(
     {
@@ -105,6 +110,42 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         from harness.registry import registry
 
         registry.shutdown()  # open steps, then the run's databases and shared state, then the servers
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Generator[None, Any, Any]:
+    # Seen before pytest-xdist fills in its default (a wrapper runs first): did the run choose a --dist?
+    option = config.option
+    config.stash[_DIST_LEFT_TO_XDIST] = getattr(option, "dist", None) == "no" and not getattr(option, "distload", False)
+    return (yield)
+
+
+def _keeps_classes_together(config: pytest.Config) -> bool:
+    """Whether xdist hands out harness classes whole (see :mod:`harness.xdist_scheduling`): unless --dist was given."""
+    return config.stash.get(_DIST_LEFT_TO_XDIST, False) and config.getvalue("dist") == "load"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if not _keeps_classes_together(config):
+        return None
+    from harness.xdist_scheduling import HarnessClassScheduling
+
+    return HarnessClassScheduling(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    node.workerinput["harness_classes_together"] = _keeps_classes_together(node.config)
+
+
+@pytest.hookimpl(tryfirst=True)  # before the worker reports its collection to the controller
+def pytest_collection_finish(session: pytest.Session) -> None:
+    workerinput = getattr(session.config, "workerinput", None)
+    if workerinput and workerinput.get("harness_classes_together") and "harness.bases.lifecycle" in sys.modules:
+        from harness.xdist_scheduling import record_harness_classes
+
+        record_harness_classes(session)
 
 
 @pytest.fixture(scope="session")

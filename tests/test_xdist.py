@@ -115,3 +115,99 @@ def test_workers_share_the_redis_server_and_not_a_database(tmp_path):
     # Each class found its database empty (set nx): no class running at the same time wrote into it.
     # That two classes at the same time get two databases is shown in tests/bases/test_cache.py.
     assert not servers_of_run(result.pid)
+
+
+CLASSES_SUITE = '''
+import os
+from sqlalchemy import func, select
+from harness import DatabaseTestBase
+from models import Base, User
+
+
+def log(line):
+    with open("classes.log", "a") as handle:
+        handle.write(line + "\\n")
+
+
+class Seeded(DatabaseTestBase):
+    metadata = Base.metadata
+
+    @classmethod
+    def seed_data(cls, session):
+        log(f"SEED {{cls.__name__}}")
+        session.add(User(name=cls.__name__))
+
+
+class TestFirst(Seeded):
+{first}
+
+class TestSecond(Seeded):
+{second}
+
+class TestPlain:
+{plain}
+'''
+
+HARNESS_TEST = '''
+    def test_{n:02d}(self):
+        log(f"RAN {{os.environ['PYTEST_XDIST_WORKER']}} {{type(self).__name__}}")
+        assert self.session.scalar(select(func.count()).select_from(User)) == 1
+'''
+
+PLAIN_TEST = '''
+    def test_{n:02d}(self):
+        log(f"RAN {{os.environ['PYTEST_XDIST_WORKER']}} TestPlain")
+'''
+
+
+def _run_classes_suite(directory, *options):
+    tests = "".join(HARNESS_TEST.format(n=n) for n in range(10))
+    plain = "".join(PLAIN_TEST.format(n=n) for n in range(20))
+    write(directory, "test_classes.py", CLASSES_SUITE.format(first=tests, second=tests, plain=plain))
+    result = run_pytest(directory, "-n", "2", *options)
+    assert "40 passed" in result.stdout, result.stdout + result.stderr
+    lines = (directory / "classes.log").read_text().splitlines()
+    workers: dict[str, set[str]] = {}
+    for line in lines:
+        if line.startswith("RAN "):
+            _, worker, name = line.split()
+            workers.setdefault(name, set()).add(worker)
+    seeds = [line for line in lines if line.startswith("SEED ")]
+    assert not servers_of_run(result.pid)
+    return workers, seeds
+
+
+def test_each_harness_class_runs_whole_on_one_worker(models_module):
+    # xdist's load scheduling would hand the first 5 tests to gw0 and the next 5 to gw1: TestFirst split.
+    workers, seeds = _run_classes_suite(models_module)
+    assert len(workers["TestFirst"]) == 1 and len(workers["TestSecond"]) == 1
+    assert workers["TestFirst"] != workers["TestSecond"]  # each worker was handed a whole class at once
+    assert sorted(seeds) == ["SEED TestFirst", "SEED TestSecond"]  # each class set up once in the run
+
+
+def test_a_dist_the_run_chose_is_left_alone(models_module):
+    workers, seeds = _run_classes_suite(models_module, "--dist", "load")
+    assert workers["TestFirst"] == {"gw0", "gw1"}  # xdist's own chunks: 5 tests each
+    assert seeds.count("SEED TestFirst") == 2
+
+
+def test_a_chunk_grows_to_its_harness_class_end_and_no_further():
+    from harness.xdist_scheduling import HarnessClassScheduling, class_of
+
+    assert class_of("tests/test_a.py::TestA::test_x[a::b-1]") == "tests/test_a.py::TestA"
+    assert class_of("tests/test_a.py::test_function") == "tests/test_a.py"  # never a harness class
+    scheduler = HarnessClassScheduling.__new__(HarnessClassScheduling)  # xdist's nodes and config are not needed
+    scheduler.collection = [
+        "t.py::TestA::test_1", "t.py::TestA::test_2[x]", "t.py::TestA::test_2[y]",
+        "t.py::TestB::test_1", "t.py::TestB::test_2", "t.py::test_f", "t.py::test_g", "t.py::TestPlain::test_1",
+        "t.py::TestPlain::test_2",
+    ]
+    scheduler._harness_classes = frozenset({"t.py::TestA", "t.py::TestB"})
+    scheduler.pending = list(range(9))
+    assert scheduler._to_class_end(1) == 3  # TestA's parametrized tests too
+    assert scheduler._to_class_end(3) == 3  # ends at a class boundary already
+    assert scheduler._to_class_end(4) == 5  # TestB
+    assert scheduler._to_class_end(6) == 6 and scheduler._to_class_end(8) == 8  # functions, and a plain class
+    assert scheduler._to_class_end(0) == 0 and scheduler._to_class_end(20) == 20
+    scheduler.pending = [4, 0, 1, 2]  # what a crashed worker left is queued again at the end
+    assert scheduler._to_class_end(1) == 1 and scheduler._to_class_end(2) == 4
