@@ -99,8 +99,11 @@ def _start_blocked(runner, tmp_path, shared):
     write(tmp_path, "models.py", MODELS)
     write(tmp_path, "test_shared.py", SUITE)
     (tmp_path / "block").write_text("1")
+    # SIGHUP as a runner in a terminal has it: under nohup it would be inherited ignored, and harness
+    # rightly leaves an ignored signal alone.
     process = subprocess.Popen(RUNNERS[runner], cwd=tmp_path, env=_shared_env(shared), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     deadline = time.monotonic() + 90
     while not (tmp_path / "ready").exists():
         assert process.poll() is None, process.communicate()
