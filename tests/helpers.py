@@ -135,13 +135,23 @@ def assert_nothing_left(result) -> None:
     assert run_dirs_of(result.pid) == []
 
 
+def signals_at_their_defaults() -> None:
+    """A child's ``preexec_fn``: SIGINT, SIGTERM and SIGHUP as a runner in a terminal has them.
+
+    Launched from a background job or under nohup, a child inherits them ignored, and harness (as
+    Python itself for SIGINT) rightly leaves an ignored signal alone: the tests that send them would hang.
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def interrupt_pytest_mid_test(
     cwd: Path, env: dict[str, str], *, while_running: Callable[[], None], signum: int = signal.SIGTERM
 ) -> None:
     """Run pytest in ``cwd`` until a test writes ``ready``, call ``while_running()``, then send ``signum``."""
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=cwd, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=signals_at_their_defaults,
     )
     try:
         deadline = time.monotonic() + 60

@@ -20,7 +20,7 @@ from harness.data.leases import sweep_leases
 from harness.data.owners import owner_from_marker
 from harness.data.shared_broker import owner_of, sweep_topics
 from harness.services import kafka, postgres, redis
-from tests.helpers import MODELS, clean_env, run_python, write
+from tests.helpers import MODELS, clean_env, run_python, signals_at_their_defaults, write
 
 SUITE = """
 import pathlib
@@ -99,11 +99,8 @@ def _start_blocked(runner, tmp_path, shared):
     write(tmp_path, "models.py", MODELS)
     write(tmp_path, "test_shared.py", SUITE)
     (tmp_path / "block").write_text("1")
-    # SIGHUP as a runner in a terminal has it: under nohup it would be inherited ignored, and harness
-    # rightly leaves an ignored signal alone.
     process = subprocess.Popen(RUNNERS[runner], cwd=tmp_path, env=_shared_env(shared), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
+                               stderr=subprocess.PIPE, text=True, preexec_fn=signals_at_their_defaults)
     deadline = time.monotonic() + 90
     while not (tmp_path / "ready").exists():
         assert process.poll() is None, process.communicate()

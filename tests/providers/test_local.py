@@ -59,7 +59,7 @@ def test_server_that_never_answers_is_killed_after_the_timeout(tmp_path):
     started = time.monotonic()
     with pytest.raises(ServiceStartError) as excinfo:
         provider.start()
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # killed at its 1 s deadline, not waited for (it sleeps 60 s)
     assert "did not answer within 1s" in str(excinfo.value)
     assert "HARNESS_STARTUP_TIMEOUT" in str(excinfo.value)
     assert not [line for line in servers_of_run(current_run().owner_pid) if str(bin_dir) in line]

@@ -10,7 +10,7 @@ import pytest
 
 from harness.providers import reaper
 from harness.providers.rundir import process_start_time
-from tests.helpers import clean_env, run_dirs_of, run_python, servers_of_run, write
+from tests.helpers import clean_env, run_dirs_of, run_python, servers_of_run, signals_at_their_defaults, write
 
 CHILD = """
 import pathlib, sys, time
@@ -49,7 +49,8 @@ def _assert_cleaned(owner_pid, within):
 
 def _interrupt_and_check(command, cwd, ready, signum):
     """Start ``command``, wait until its server runs, send ``signum``: nothing of its run may remain."""
-    process = subprocess.Popen(command, env=clean_env(), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, env=clean_env(), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=signals_at_their_defaults)
     try:
         _wait_for(ready, process)
         assert servers_of_run(process.pid), "the server should be running"
