@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from harness.contracts.sources import requirement
 from harness.contracts.violations import describe, violation
@@ -81,7 +81,7 @@ class OpenAPIContract:
 
     def validate_response(self, method: str, url: str, status: int, content_type: str, body: bytes) -> None:
         """Check a response to ``method url``: documented operation and status, content type, body schema."""
-        found = self._operation(method, url)
+        found = self._operation(method, urlunsplit(urlsplit(url)._replace(query="", fragment="")))
         template = found.path_result.pattern
         operation = f"{method} {template}"
         responses = found.operation / "responses"
