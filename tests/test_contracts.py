@@ -318,6 +318,16 @@ def test_an_undocumented_path_method_or_status_lists_the_documented_ones(
     assert (error.path, error.rule, error.errors) == ("", rule, [("", rule, message)])
 
 
+@pytest.mark.parametrize("response", [object(), httpx.Response(200, json={})], ids=["not-a-response", "no-request"])
+def test_validate_response_needs_a_response_with_its_request(openapi30, response):
+    with pytest.raises(UsageError) as caught:
+        openapi30.validate_response(response)
+    assert str(caught.value) == (
+        "validate_response takes a requests.Response or an httpx.Response (with its request); "
+        f"got {type(response).__name__}."
+    )
+
+
 def test_a_content_type_the_operation_does_not_document(openapi30, echo_url):
     error = violation_of(openapi30.validate_response, answer(echo_url, "/api/orders/7", body="<p>", type="text/html"))
     assert str(error) == (

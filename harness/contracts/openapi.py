@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from harness.contracts.sources import requirement
 from harness.contracts.violations import describe, violation
 from harness.errors import ConfigError, ContractViolation, did_you_mean
+from harness.redaction import redact
 
 __all__ = ["OpenAPIContract"]
 
@@ -139,6 +140,7 @@ class OpenAPIContract:
 
 
 def _undocumented(rule: str, message: str) -> ContractViolation:
+    message = redact(message)
     return ContractViolation(message, path="", rule=rule, errors=[("", rule, message)])
 
 
@@ -162,5 +164,6 @@ def _body(body: bytes, media: str, subject: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        message = f"The body of {subject} ({media}) is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
+        where = f"line {exc.lineno} column {exc.colno}"
+        message = redact(f"The body of {subject} ({media}) is not JSON: {exc.msg} at {where}.")
         raise ContractViolation(message, path="$", rule="json", errors=[("$", "json", message)]) from None
