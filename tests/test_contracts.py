@@ -7,6 +7,7 @@ FastAPI app whose own /openapi.json is the contract.
 
 import json
 import pickle
+import sys
 from pathlib import Path
 
 import pytest
@@ -245,6 +246,16 @@ def test_a_missing_or_unparsable_file_says_which_and_what(tmp_path):
     )
 
 
+def test_a_missing_library_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "yaml", None)  # what an environment without PyYAML gives import
+    with pytest.raises(ServiceUnavailable) as caught:
+        ContractTest(CONTRACTS / "orders.schemas.yaml")
+    assert str(caught.value) == (
+        "ContractTest from a YAML file needs the Python package 'yaml', which is not installed. "
+        "Install it with: pip install 'harness[contracts]'"
+    )
+
+
 def test_validate_response_needs_an_openapi_contract(echo_url):
     with pytest.raises(UsageError) as caught:
         SCHEMAS.validate_response(answer(echo_url, "/orders/1", body={"id": 1}))
@@ -264,6 +275,10 @@ def test_openapi_component_schemas_use_the_openapi_dialect(openapi30):
     assert str(error) == """'Order' breaks the contract at $.total: type: expected number, got string "2"."""
     contract31 = ContractTest.from_openapi(str(CONTRACTS / "orders-3.1.json"))
     contract31.validate({"id": 1, "total": 2.5, "note": None}, "Order")  # type: [string, "null"]: 3.1's way
+    error = violation_of(contract31.validate, {"id": 1, "total": 2.5, "placed_on": "2026-13-01"}, "Order")
+    assert str(error) == (
+        """'Order' breaks the contract at $.placed_on: format: expected a date, got string "2026-13-01"."""
+    )
     assert repr(contract31) == f"ContractTest(OpenAPI 3.1 from {CONTRACTS / 'orders-3.1.json'}: Order)"
 
 
