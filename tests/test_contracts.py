@@ -343,6 +343,19 @@ def test_validate_response_needs_a_response_with_its_request(openapi30, response
     )
 
 
+def test_a_response_given_by_reference(echo_url):
+    contract = ContractTest.from_openapi({
+        "openapi": "3.1.0", "info": {"title": "t", "version": "1"},
+        "paths": {"/a": {"get": {"responses": {"404": {"$ref": "#/components/responses/NotFound"}}}}},
+        "components": {"responses": {"NotFound": {"description": "no such thing", "content": {
+            "application/json": {"schema": {"type": "object", "required": ["title"]}}}}}},
+    })
+    error = violation_of(contract.validate_response, answer(echo_url, "/a", status=404, body={}))
+    assert str(error) == (
+        "The body of GET /a -> 404 (application/json) breaks the contract at $: required: 'title' is missing."
+    )
+
+
 def test_a_content_type_the_operation_does_not_document(openapi30, echo_url):
     error = violation_of(openapi30.validate_response, answer(echo_url, "/api/orders/7", body="<p>", type="text/html"))
     assert str(error) == (
@@ -421,8 +434,12 @@ def test_a_url_that_answers_with_an_error_status(echo_url):
          "ContractTest.from_openapi: the dict given is not an OpenAPI 3.0 or 3.1 document: it has no 'openapi' "
          "field. Give a document whose top level has openapi: 3.0.x or 3.1.x (Swagger 2.0 documents need "
          "converting)."),
+        ({"openapi": "3.1.0", "info": {"title": "t", "version": "1"},
+          "paths": {"/a": {"get": {"responses": {"404": {"$ref": "#/components/responses/Nope"}}}}}},
+         "ContractTest.from_openapi: the dict given is not valid OpenAPI 3.1: the $ref '#/components/responses/Nope' "
+         "points to nothing in the document. Fix the reference."),
     ],
-    ids=["missing-info", "bad-response", "swagger-2"],
+    ids=["missing-info", "bad-response", "swagger-2", "dangling-ref"],
 )
 def test_a_document_that_is_not_valid_openapi_says_what_is_wrong(document, message):
     with pytest.raises(ConfigError) as caught:

@@ -33,6 +33,7 @@ class OpenAPIContract:
     def __init__(self, document: dict[str, Any], *, source: str) -> None:
         openapi_core = _core("ContractTest.from_openapi")
         jsonschema = requirement("jsonschema", "ContractTest.from_openapi")
+        referencing = requirement("referencing.exceptions", "ContractTest.from_openapi")
         self.document = document
         self.source = source
         version = str(document.get("openapi", ""))
@@ -50,6 +51,13 @@ class OpenAPIContract:
             raise ConfigError(
                 f"ContractTest.from_openapi: {source} is not valid OpenAPI {self.version}: "
                 f"at {path}: {rule}: {detail}. Fix the document (openapi-spec-validator shows every problem)."
+            ) from None
+        except referencing.Unresolvable as exc:
+            ref = str(getattr(exc, "ref", exc))
+            ref = "#" + ref if ref.startswith("/") else ref  # referencing reports a local pointer without its '#'
+            raise ConfigError(
+                f"ContractTest.from_openapi: {source} is not valid OpenAPI {self.version}: the $ref {ref!r} "
+                "points to nothing in the document. Fix the reference."
             ) from None
         from openapi_core.validation import schemas as factories
 
