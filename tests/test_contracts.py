@@ -222,8 +222,12 @@ def test_an_unknown_schema_name_is_a_config_error_with_a_suggestion():
          "$schema out for 2020-12)."),
         ({"Bad": []}, "ContractTest: the schema 'Bad' from the dict given is a list, not a JSON Schema "
                       "(an object or a boolean)."),
+        ({"type": "object", "properties": {}},
+         "ContractTest: the schema 'type' from the dict given is a str, not a JSON Schema (an object or a boolean). "
+         "It looks as if the dict given holds one JSON Schema ('type' is a keyword), not a dict of name -> schema: "
+         "give ContractTest({'Order': schema})."),
     ],
-    ids=["invalid-schema", "unknown-draft", "not-a-schema"],
+    ids=["invalid-schema", "unknown-draft", "not-a-schema", "one-schema-not-a-dict-of-them"],
 )
 def test_a_bad_schema_is_refused_when_the_contract_is_made(schemas, message):
     with pytest.raises(ConfigError) as caught:

@@ -24,6 +24,9 @@ from harness.errors import ConfigError, UsageError, did_you_mean
 
 __all__ = ["ContractTest"]
 
+_SCHEMA_KEYWORDS = frozenset({"$schema", "$id", "type", "required", "enum", "const", "title", "description", "format"})
+"""Top-level keys that say a whole file is one schema (whose values are no schemas), not a dict of them."""
+
 
 class ContractTest:
     """Named JSON Schemas (``contracts``: a dict name -> schema, or a JSON/YAML file holding one) to check data against.
@@ -125,7 +128,12 @@ def _validator(schema: Any, name: str, source: str) -> Any:
     jsonschema = requirement("jsonschema", "ContractTest")
     where = f"ContractTest: the schema {name!r} from {source}"
     if not isinstance(schema, (dict, bool)):
-        raise ConfigError(f"{where} is a {type(schema).__name__}, not a JSON Schema (an object or a boolean).")
+        hint = (
+            f" It looks as if {source} holds one JSON Schema ({name!r} is a keyword), not a dict of name -> schema: "
+            "give ContractTest({'Order': schema})."
+            if name in _SCHEMA_KEYWORDS else ""
+        )
+        raise ConfigError(f"{where} is a {type(schema).__name__}, not a JSON Schema (an object or a boolean).{hint}")
     declared = schema.get("$schema") if isinstance(schema, dict) else None
     cls = jsonschema.validators.validator_for(schema, default=None) if declared else jsonschema.Draft202012Validator
     if cls is None:
