@@ -15,12 +15,14 @@ if TYPE_CHECKING:  # what the names below are; imported on first use, so that lo
     from harness.bases.messaging import MessageQueueTestBase
     from harness.bases.service import ServiceIntegrationTest
     from harness.config import IntegrationTestConfig
+    from harness.contracts import ContractTest
     from harness.data.manager import TestDataManager
     from harness.data.messages import Message
     from harness.data.topics import TopicManager
     from harness.errors import (
         AppUnreachable,
         ConfigError,
+        ContractViolation,
         DataCleanupError,
         HarnessError,
         HarnessWarning,
@@ -43,6 +45,8 @@ __all__ = [
     "AppUnreachable",
     "CacheTestBase",
     "ConfigError",
+    "ContractTest",
+    "ContractViolation",
     "DataCleanupError",
     "DatabaseTestBase",
     "HarnessError",
@@ -72,6 +76,8 @@ _MODULES = {
     "AppUnreachable": "harness.errors",
     "CacheTestBase": "harness.bases.cache",
     "ConfigError": "harness.errors",
+    "ContractTest": "harness.contracts",
+    "ContractViolation": "harness.errors",
     "DataCleanupError": "harness.errors",
     "DatabaseTestBase": "harness.bases.database",
     "HarnessError": "harness.errors",

@@ -14,7 +14,8 @@
     +-- DataCleanupError            tracked rows could not be deleted (e.g. untracked rows still reference them)
     +-- NamespaceUnavailable        no namespace of its own left for a test class (e.g. every Redis database leased)
     +-- MessagingError              a Kafka request for a test was refused (bad topic name, missing topic, ...)
-        +-- MessagesNotReceived     (also AssertionError) fewer messages arrived than a test waited for
+    |   +-- MessagesNotReceived     (also AssertionError) fewer messages arrived than a test waited for
+    +-- ContractViolation           (also AssertionError) data or a response broke its JSON Schema / OpenAPI contract
 
     HarnessWarning (UserWarning)    harness repaired or worked around something (e.g. rebuilt a corrupted cache)
 
@@ -25,10 +26,12 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "AppUnreachable",
     "ConfigError",
+    "ContractViolation",
     "DataCleanupError",
     "HarnessError",
     "HarnessWarning",
@@ -126,6 +129,34 @@ class MessagesNotReceived(MessagingError, AssertionError):
 
     An ``AssertionError``, so both pytest and unittest report it as a test failure.
     """
+
+
+class ContractViolation(AssertionError, HarnessError):
+    """Data or an HTTP response broke its contract (a JSON Schema, or an OpenAPI operation).
+
+    The message names what was checked (the contract's name, or ``GET /orders/{id} -> 200``),
+    the JSON path of the failing value (``$.items[2].price``) and the rule it broke
+    (``type: expected number, got string "12"``), then lists every error, best match
+    first. An ``AssertionError``, so both pytest and unittest report it as a test failure.
+
+    For programs: ``.path`` (the first error's JSON path; ``""`` when the response
+    itself is undocumented), ``.rule`` (its schema keyword, or ``"path"``, ``"method"``,
+    ``"status"``, ``"content-type"``, ``"json"``) and ``.errors`` (every error as a
+    ``(path, rule, detail)`` tuple).
+    """
+
+    def __init__(self, message: str, *, path: str, rule: str, errors: list[tuple[str, str, str]]) -> None:
+        super().__init__(message)
+        self.path = path
+        self.rule = rule
+        self.errors = errors
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled across xdist workers with its attributes
+        return (_contract_violation, (str(self), self.path, self.rule, self.errors))
+
+
+def _contract_violation(message: str, path: str, rule: str, errors: list[tuple[str, str, str]]) -> ContractViolation:
+    return ContractViolation(message, path=path, rule=rule, errors=errors)
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:

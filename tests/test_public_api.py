@@ -11,6 +11,8 @@ PUBLIC = {
     "WSGIApp",
     "CacheTestBase",
     "ConfigError",
+    "ContractTest",
+    "ContractViolation",
     "DataCleanupError",
     "DatabaseTestBase",
     "HarnessError",
