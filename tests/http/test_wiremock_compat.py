@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tests.http.helpers import refuses
-from tests.http.wiremock_server import WireMockServer, find_jar, missing_reason
+from tests.http.wiremock_server import NPM_PREFIX, WireMockServer, find_jar, missing_reason
 
 CORPUS = Path(__file__).resolve().parent / "wiremock_corpus"
 CASES = json.loads((CORPUS / "cases.json").read_text())["cases"]
@@ -291,8 +291,9 @@ def test_missing_jar_is_a_skip_reason_naming_the_npm_install(monkeypatch, tmp_pa
     assert find_jar() is None
     if missing_reason() is not None and "Java" in missing_reason():
         pytest.skip(missing_reason())
-    assert "npm install --prefix" in missing_reason()
-    assert "HARNESS_WIREMOCK_JAR" in missing_reason()
+    assert missing_reason() == (f"HARNESS_WIREMOCK_JAR={tmp_path / 'absent.jar'} is not a file: install WireMock's "
+                                f"standalone jar with `npm install --prefix {NPM_PREFIX} wiremock` or set "
+                                "HARNESS_WIREMOCK_JAR to a wiremock-standalone-*.jar")
 
 
 def test_stopped_wiremock_leaves_no_process_port_or_directory():

@@ -48,17 +48,18 @@ def find_jar() -> Path | None:
     explicit = os.environ.get("HARNESS_WIREMOCK_JAR")
     if explicit:
         return Path(explicit) if Path(explicit).is_file() else None
-    roots = [NPM_PREFIX / "node_modules"]
+    jar = _jar_under(NPM_PREFIX / "node_modules")
     npm = shutil.which("npm")
-    if npm:  # a global install (npm install -g wiremock) too
+    if jar is None and npm:  # a global install (npm install -g wiremock)
         found = subprocess.run([npm, "root", "-g"], capture_output=True, text=True, timeout=30, check=False)
         if found.returncode == 0 and found.stdout.strip():
-            roots.append(Path(found.stdout.strip()))
-    for root in roots:
-        jars = sorted((root / "wiremock" / "build").glob("wiremock-standalone-*.jar"))
-        if jars:
-            return jars[-1]
-    return None
+            jar = _jar_under(Path(found.stdout.strip()))
+    return jar
+
+
+def _jar_under(node_modules: Path) -> Path | None:
+    jars = sorted((node_modules / "wiremock" / "build").glob("wiremock-standalone-*.jar"))
+    return jars[-1] if jars else None
 
 
 def missing_reason() -> str | None:
@@ -66,6 +67,9 @@ def missing_reason() -> str | None:
     if find_java() is None:
         return ("real WireMock needs Java: install a JRE 11+ (e.g. apt-get install default-jre-headless) "
                 "or set JAVA_HOME")
+    explicit = os.environ.get("HARNESS_WIREMOCK_JAR")
+    if explicit and not Path(explicit).is_file():
+        return f"HARNESS_WIREMOCK_JAR={explicit} is not a file: {INSTALL_HINT}"
     if find_jar() is None:
         return f"real WireMock not found: {INSTALL_HINT}"
     return None
