@@ -138,11 +138,12 @@ class WireMockServer:
             if self._process.poll() is not None:
                 self._process = None
                 return False
-            try:
-                if requests.get(url + "/__admin/mappings", timeout=1).status_code == 200:
+            try:  # a JVM still warming up may take seconds over its first answer: wait, within the deadline
+                probe = requests.get(url + "/__admin/mappings", timeout=max(0.1, deadline - time.monotonic()))
+                if probe.status_code == 200:
                     self.url = url
                     return True
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.02)
         raise RuntimeError(f"WireMock not ready on {url} after {self.timeout:.0f} s; its log:\n{self.log_tail()}")
