@@ -217,7 +217,8 @@ def wiremock_outcomes(wiremock, wiremock_files):
 def test_corpus_expectations_hold_on_real_wiremock(wiremock_outcomes, route):
     outcomes, _ = wiremock_outcomes
     assert len(outcomes[route]) >= len(CASES) - 2
-    assert unmet_expectations(outcomes[route]) == []
+    problems = unmet_expectations(outcomes[route])
+    assert not problems, f"{len(problems)} case(s) not as cases.json expects:\n" + "\n".join(problems)
 
 
 def test_wiremock_journal_records_every_case_newest_first(wiremock_outcomes):
@@ -261,7 +262,8 @@ def httpstub_outcomes(tmp_path_factory):
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_httpstub_answers_every_case_as_wiremock_does(wiremock_outcomes, httpstub_outcomes, route):
-    assert differences(wiremock_outcomes[0][route], httpstub_outcomes[0][route]) == []
+    found = differences(wiremock_outcomes[0][route], httpstub_outcomes[0][route])
+    assert not found, f"{len(found)} case(s) answered unlike WireMock:\n" + "\n".join(found)
 
 
 def test_httpstub_journal_has_wiremocks_shape(wiremock_outcomes, httpstub_outcomes):
