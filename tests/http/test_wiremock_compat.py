@@ -310,3 +310,15 @@ def test_stopped_wiremock_leaves_no_process_port_or_directory():
     assert process.poll() is not None
     assert refuses(port)
     assert not own_root.exists()
+
+
+def test_a_wiremock_that_cannot_start_fails_with_its_log_and_leaves_nothing(monkeypatch, tmp_path):
+    if missing_reason() is not None and "Java" in missing_reason():
+        pytest.skip(missing_reason())
+    not_a_jar = tmp_path / "wiremock-standalone-0.0.0.jar"
+    not_a_jar.write_text("not a jar")
+    monkeypatch.setenv("HARNESS_WIREMOCK_JAR", str(not_a_jar))
+    server = WireMockServer()
+    with pytest.raises(RuntimeError, match=r"WireMock did not start on port \d+; its log:\n.*corrupt jarfile"):
+        server.start()
+    assert server._process is None and server._own_root is None
