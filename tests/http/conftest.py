@@ -23,3 +23,15 @@ def fastapi_url():
     runner = ASGIApp("tests.http.apps:fastapi_app", health_path="/health")
     yield runner.start({})
     runner.stop()
+
+
+@pytest.fixture(scope="session")
+def wiremock():
+    """Real WireMock standalone (empty root dir), one per session; skipped, saying what to install, without it."""
+    from tests.http.wiremock_server import WireMockServer, missing_reason
+
+    reason = missing_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with WireMockServer() as server:
+        yield server
