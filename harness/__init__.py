@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # what the names below are; imported on first use, so that lo
         UnsafeTargetError,
         UsageError,
     )
-    from harness.http import APITestClient, AppProcess, ASGIApp, WSGIApp
+    from harness.http import APITestClient, AppProcess, ASGIApp, HTTPStub, WSGIApp
 
 __all__ = [
     "APITestClient",
@@ -45,6 +45,7 @@ __all__ = [
     "ConfigError",
     "DataCleanupError",
     "DatabaseTestBase",
+    "HTTPStub",
     "HarnessError",
     "HarnessWarning",
     "IntegrationTestConfig",
@@ -74,6 +75,7 @@ _MODULES = {
     "ConfigError": "harness.errors",
     "DataCleanupError": "harness.errors",
     "DatabaseTestBase": "harness.bases.database",
+    "HTTPStub": "harness.http",
     "HarnessError": "harness.errors",
     "HarnessWarning": "harness.errors",
     "IntegrationTestConfig": "harness.config",

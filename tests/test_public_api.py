@@ -13,6 +13,7 @@ PUBLIC = {
     "ConfigError",
     "DataCleanupError",
     "DatabaseTestBase",
+    "HTTPStub",
     "HarnessError",
     "HarnessWarning",
     "IntegrationTestConfig",
