@@ -92,7 +92,7 @@ class Check:
         """``what: expected ..., got ...`` for a request this check fails."""
         actual = self.actual(request)
         shown = repr(actual if not isinstance(actual, str) or len(actual) <= 200 else actual[:200] + "...")
-        return f"{self.what}: expected {self.spec if isinstance(self.spec, str) else self.spec!r}, got {shown}"
+        return f"{self.what}: expected {self.spec!r}, got {shown}"
 
 
 @dataclass(frozen=True)

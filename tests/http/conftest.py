@@ -23,3 +23,12 @@ def fastapi_url():
     runner = ASGIApp("tests.http.apps:fastapi_app", health_path="/health")
     yield runner.start({})
     runner.stop()
+
+
+@pytest.fixture()
+def stub():
+    """A running HTTPStub, stopped after the test."""
+    from harness.http import HTTPStub
+
+    with HTTPStub() as running:
+        yield running
