@@ -22,7 +22,8 @@ def _first_python_block(after: str = "") -> str:
     ("module", "after"),
     [("test_users", ""), ("test_logins", "Redis\n====="), ("test_signups", "Kafka\n====="),
      ("test_visits", "The application under test\n=========================="),
-     ("test_events", "Your own hooks and clients\n==========================")],
+     ("test_events", "Your own hooks and clients\n=========================="),
+     ("test_payments", "HTTP stubs\n==========")],
 )
 def test_example_passes_under_both_runners(tmp_path, module, after):
     (tmp_path / f"{module}.py").write_text(_first_python_block(after))

@@ -154,7 +154,7 @@ def test_a_sequence_can_hold_a_fault(stub):
 def test_using_a_stub_before_start_says_to_start_it():
     with pytest.raises(UsageError, match=r"^HTTPStub.url needs a running stub, but this one is not started; "
                                          r"call start\(\) first \(or use it as a context manager\)\.$"):
-        HTTPStub().url
+        _ = HTTPStub().url
 
 
 def test_using_a_stub_after_stop_says_to_make_a_new_one():
