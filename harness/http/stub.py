@@ -169,8 +169,8 @@ class HTTPStub:
     def _answer(self, request: RecordedRequest) -> ResponseDef:
         if request.path == ADMIN or request.path.startswith(ADMIN + "/"):
             status, payload = admin(self._registry, request.method, request.path, request.body, files=self._files)
-            body = b"" if payload is None else jsonlib.dumps(payload).encode()
-            return ResponseDef(status=status, headers=(("Content-Type", "application/json"),), body=body)
+            return ResponseDef(status=status, headers=(("Content-Type", "application/json"),),
+                               body=jsonlib.dumps(payload).encode())
         mapping, response = self._registry.serve(request)
         if response is not None:
             return response

@@ -134,7 +134,7 @@ def load_mapping_files(directory: str | Path) -> list[Mapping]:
 
 
 def admin(registry: Registry, method: str, path: str, body: bytes, *, files: Path | None) -> tuple[int, Any]:
-    """Answer a ``/__admin`` request: the status and the JSON to send (None for an empty body)."""
+    """Answer a ``/__admin`` request: the status and the JSON to send."""
     route = path[len(ADMIN):].rstrip("/")
     if route == "/mappings" and method == "POST":
         try:
@@ -147,26 +147,46 @@ def admin(registry: Registry, method: str, path: str, body: bytes, *, files: Pat
         return 200, {"mappings": sources, "meta": {"total": len(sources)}}
     if route == "/mappings" and method == "DELETE":
         registry.clear(journal=False)
-        return 200, None
-    if route.startswith("/mappings/") and route.count("/") == 2 and method in ("GET", "DELETE"):
-        mapping_id = route.rsplit("/", 1)[1]
-        found = [m for m in registry.mappings() if m.id == mapping_id]
-        if not found or (method == "DELETE" and not registry.remove(mapping_id)):
-            return 404, None
-        return 200, found[0].source if method == "GET" else None
+        return 200, {}
+    if route.startswith("/mappings/") and route.count("/") == 2 and method in ("GET", "PUT", "DELETE"):
+        return _one_mapping(registry, method, route.rsplit("/", 1)[1], body, files)
     if route in ("/reset", "/mappings/reset") and method == "POST":
-        registry.clear(keep_defaults=True, journal=route == "/reset")
-        return 200, None
+        registry.clear(keep_defaults=True)
+        return 200, {}
     if route == "/scenarios/reset" and method == "POST":
         registry.reset_scenarios()
-        return 200, None
+        return 200, {}
     if route == "/requests" and method == "GET":
         entries = [journal_entry(request) for request in reversed(list(registry.journal))]
         return 200, {"requests": entries, "meta": {"total": len(entries)}, "requestJournalDisabled": False}
+    if route == "/requests/unmatched" and method == "GET":
+        unmatched = [journal_entry(request)["request"] for request in registry.journal if not request.matched]
+        return 200, {"requests": unmatched, "meta": {"total": len(unmatched)}, "requestJournalDisabled": False}
     if route == "/requests" and method == "DELETE":
         registry.clear_journal()
-        return 200, None
+        return 200, {}
     return 404, {"errors": [{"code": 404, "title": f"HTTPStub has no admin endpoint {method} {path}"}]}
+
+
+def _one_mapping(registry: Registry, method: str, mapping_id: str, body: bytes,
+                 files: Path | None) -> tuple[int, Any]:
+    """GET, PUT (replace) or DELETE ``/__admin/mappings/{id}``."""
+    found = [mapping for mapping in registry.mappings() if mapping.id == mapping_id]
+    if not found:
+        return 404, {"errors": [{"code": 404, "title": f"No stub mapping with id {mapping_id}"}]}
+    if method == "GET":
+        return 200, found[0].source
+    if method == "DELETE":
+        registry.remove(mapping_id)
+        return 200, {}
+    try:
+        spec = json.loads(body or b"{}")
+        mapping = parse_mapping({**spec, "id": mapping_id, "uuid": mapping_id} if isinstance(spec, dict) else spec,
+                                files=files)
+    except (ConfigError, ValueError) as exc:
+        return 422, {"errors": [{"code": 10, "title": str(exc)}]}
+    mapping.default = found[0].default
+    return 200, registry.add(mapping).source
 
 
 def journal_entry(request: RecordedRequest, base_url: str = "") -> dict[str, Any]:

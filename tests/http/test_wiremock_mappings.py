@@ -151,8 +151,16 @@ def test_admin_mappings_create_list_get_and_delete(stub):
     listed = requests.get(stub.url + "/__admin/mappings").json()
     assert [m["id"] for m in listed["mappings"]] == [given["id"], created["id"]] and listed["meta"] == {"total": 2}
     assert requests.get(stub.url + f"/__admin/mappings/{created['id']}").json()["request"] == {"urlPath": "/one"}
-    assert requests.delete(stub.url + f"/__admin/mappings/{created['id']}").status_code == 200
-    assert requests.delete(stub.url + f"/__admin/mappings/{created['id']}").status_code == 404
+    edited = requests.put(stub.url + f"/__admin/mappings/{created['id']}",
+                          json={"request": {"urlPath": "/uno"}, "response": {"body": "edited"}})
+    assert (edited.status_code, edited.json()["id"]) == (200, created["id"])
+    assert (requests.get(stub.url + "/uno").text, status(stub, "GET", "/one")) == ("edited", 404)
+    bad_edit = requests.put(stub.url + f"/__admin/mappings/{created['id']}", json={"request": {"uri": "/"}})
+    assert bad_edit.status_code == 422
+    assert requests.delete(stub.url + f"/__admin/mappings/{created['id']}").json() == {}
+    missing = requests.delete(stub.url + f"/__admin/mappings/{created['id']}")
+    assert (missing.status_code, missing.json()) == (
+        404, {"errors": [{"code": 404, "title": f"No stub mapping with id {created['id']}"}]})
     assert requests.get(stub.url + f"/__admin/mappings/{created['id']}").status_code == 404
     assert requests.delete(stub.url + "/__admin/mappings").status_code == 200
     assert requests.get(stub.url + "/__admin/mappings").json() == {"mappings": [], "meta": {"total": 0}}
@@ -173,6 +181,8 @@ def test_admin_requests_is_the_journal_newest_first(stub):
     assert (logged["method"], logged["url"], logged["absoluteUrl"]) == ("POST", "/a?x=1", stub.url + "/a?x=1")
     assert (logged["body"], logged["bodyAsBase64"], logged["headers"]["X-Id"]) == ("hi", "aGk=", "7")
     assert isinstance(logged["loggedDate"], int) and logged["loggedDateString"].endswith("Z")
+    unmatched = requests.get(stub.url + "/__admin/requests/unmatched").json()
+    assert [logged["url"] for logged in unmatched["requests"]] == ["/missing"]
     assert requests.delete(stub.url + "/__admin/requests").status_code == 200
     assert stub.requests == []
 
@@ -182,11 +192,12 @@ def test_admin_reset_keeps_file_mappings_and_forgets_the_rest(stub, tmp_path):
     stub.load_mappings(tmp_path / "mappings")
     add(stub, {"urlPath": "/posted"})
     requests.get(stub.url + "/posted")
-    assert requests.post(stub.url + "/__admin/mappings/reset").status_code == 200
-    assert (status(stub, "GET", "/ping"), status(stub, "GET", "/posted")) == (200, 404)
-    assert len(stub.requests) == 3  # mappings/reset keeps the journal
-    assert requests.post(stub.url + "/__admin/reset").status_code == 200
-    assert (stub.requests, status(stub, "GET", "/ping")) == ([], 200)
+    for endpoint in ("/__admin/mappings/reset", "/__admin/reset"):  # the same in WireMock
+        requests.get(stub.url + "/posted")
+        reply = requests.post(stub.url + endpoint)
+        assert (reply.status_code, reply.json(), stub.requests) == (200, {}, [])
+        assert (status(stub, "GET", "/ping"), status(stub, "GET", "/posted")) == (200, 404)
+        add(stub, {"urlPath": "/posted"})
 
 
 def test_an_unknown_admin_endpoint_is_404(stub):
