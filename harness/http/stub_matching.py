@@ -218,10 +218,16 @@ def _on_json(test: Callable[[Any], bool]) -> Callable[[str | None], bool]:
 
 
 def json_equal(expected: Any, actual: Any, *, ignore_order: bool, ignore_extra: bool) -> bool:
-    """WireMock's equalToJson: equal JSON, optionally ignoring array order and extra fields and array items."""
+    """WireMock's equalToJson: equal JSON, optionally ignoring array order and extra fields and array items.
+
+    Expected strings may be JsonUnit placeholders (``${json-unit.ignore}``, ``any-string``,
+    ``any-number``, ``any-boolean``, ``${json-unit.regex}...``), as in WireMock.
+    """
     def same(left: Any, right: Any) -> bool:
         return json_equal(left, right, ignore_order=ignore_order, ignore_extra=ignore_extra)
 
+    if isinstance(expected, str) and expected.startswith("${json-unit."):
+        return _placeholder(expected, actual)
     if isinstance(expected, dict):
         if not isinstance(actual, dict) or (not ignore_extra and actual.keys() != expected.keys()):
             return False
@@ -242,6 +248,20 @@ def json_equal(expected: Any, actual: Any, *, ignore_order: bool, ignore_extra: 
     if isinstance(expected, bool) or isinstance(actual, bool):
         return expected is actual
     return bool(expected == actual)
+
+
+def _placeholder(expected: str, actual: Any) -> bool:
+    """JsonUnit's placeholders, which WireMock's equalToJson accepts: ``${json-unit.any-string}`` and the like."""
+    if expected.startswith("${json-unit.regex}"):
+        return isinstance(actual, str) and re.fullmatch(expected[len("${json-unit.regex}"):], actual) is not None
+    kinds: dict[str, Callable[[Any], bool]] = {
+        "${json-unit.ignore}": lambda value: True,
+        "${json-unit.any-string}": lambda value: isinstance(value, str),
+        "${json-unit.any-boolean}": lambda value: isinstance(value, bool),
+        "${json-unit.any-number}": lambda value: isinstance(value, (int, float)) and not isinstance(value, bool),
+    }
+    test = kinds.get(expected)
+    return test(actual) if test is not None else expected == actual
 
 
 def json_subset(expected: Any, actual: Any) -> bool:

@@ -1,5 +1,6 @@
 """HTTPStub over real sockets: lifecycle, clients, keep-alive, chunked bodies, routes and responses."""
 
+import concurrent.futures
 import http.client
 import json
 import os
@@ -64,6 +65,20 @@ def test_a_bad_chunk_size_gets_400(stub):
     with socket.create_connection(("127.0.0.1", int(stub.url.rsplit(":", 1)[1]))) as sock:
         sock.sendall(b"POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
         assert sock.recv(100).startswith(b"HTTP/1.1 400")
+
+
+def test_a_bad_content_length_gets_400(stub):
+    with socket.create_connection(("127.0.0.1", int(stub.url.rsplit(":", 1)[1]))) as sock:
+        sock.sendall(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 400")
+
+
+def test_concurrent_clients_are_each_served_and_recorded(stub):
+    stub.when("GET", re.compile("/n/[0-9]+")).respond(body="ok")
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        texts = list(pool.map(lambda n: requests.get(f"{stub.url}/n/{n}").text, range(40)))
+    assert texts == ["ok"] * 40
+    assert sorted(int(request.path.rsplit("/", 1)[1]) for request in stub.requests) == list(range(40))
 
 
 def test_head_gets_headers_without_a_body(stub):
