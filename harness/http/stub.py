@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json as jsonlib
 import re
 from collections import Counter
@@ -172,11 +173,16 @@ class HTTPStub:
             return ResponseDef(status=status, headers=(("Content-Type", "application/json"),),
                                body=jsonlib.dumps(payload).encode())
         mapping, response = self._registry.serve(request)
-        if response is not None:
-            return response
-        text = _unmatched_report(request) if request.closest else NO_MAPPINGS
-        return ResponseDef(status=404, headers=(("Content-Type", "text/plain; charset=utf-8"),),
-                           body=("Request was not matched\n=======================\n\n" + text).encode())
+        if mapping is not None and response is not None:
+            name = mapping.source.get("name")
+            matched = (("Matched-Stub-Id", mapping.id),) + ((("Matched-Stub-Name", str(name)),) if name else ())
+            response = dataclasses.replace(response, headers=matched + response.headers)
+        else:
+            text = _unmatched_report(request) if request.closest else NO_MAPPINGS
+            response = ResponseDef(status=404, headers=(("Content-Type", "text/plain; charset=utf-8"),),
+                                   body=("Request was not matched\n=======================\n\n" + text).encode())
+        request.response_status, request.response_body = response.status, response.body
+        return response
 
     def _add(self, mapping: Mapping) -> None:
         self._running("Route.respond()")

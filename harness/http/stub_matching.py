@@ -51,6 +51,8 @@ class RecordedRequest:
     closest: list[str] = field(default_factory=list)
     mapping_source: dict[str, Any] | None = None
     response_source: dict[str, Any] | None = None
+    response_status: int = 0
+    response_body: bytes = b""
 
     @property
     def path(self) -> str:
@@ -291,7 +293,7 @@ def _json_path_matcher(spec: Any, where: str) -> Callable[[str | None], bool]:
 
     def found(document: Any) -> bool:
         values = [match.value for match in compiled.find(document)]
-        values = [value for value in values if value is not None and value != []]
+        values = [value for value in values if value is not None and value != [] and value != {}]  # as WireMock
         if nested is None:
             return bool(values)
         return any(nested(v if isinstance(v, str) else json.dumps(v)) for v in values)

@@ -122,7 +122,8 @@ class Registry:
                     if mapping.scenario is not None and mapping.new_state is not None:
                         self._states[mapping.scenario] = mapping.new_state
                     request.matched = True
-                    request.mapping_source, request.response_source = mapping.source, response.source
+                    request.mapping_source = mapping.source
+                    request.response_source = {"status": response.status, **response.source}
                     return mapping, response
             request.closest = [m.describe() + _differences(m, request) for m in self._closest(request)]
             return None, None

@@ -52,7 +52,7 @@ def parse_mapping(spec: Any, *, files: Path | None = None, where: str = "mapping
     scenario = spec.get("scenarioName")
     if scenario is None and ("requiredScenarioState" in spec or "newScenarioState" in spec):
         raise ConfigError(f"{where} has a scenario state but no scenarioName; add \"scenarioName\".")
-    source = {**spec, "id": mapping_id, "uuid": mapping_id}
+    source = {**spec, "id": mapping_id, "uuid": mapping_id, "response": {"status": 200, **spec.get("response", {})}}
     return Mapping(pattern, [response], source, priority=priority, scenario=scenario,
                    required_state=spec.get("requiredScenarioState"), new_state=spec.get("newScenarioState"),
                    id=mapping_id)
@@ -189,17 +189,22 @@ def _one_mapping(registry: Registry, method: str, mapping_id: str, body: bytes,
     return 200, registry.add(mapping).source
 
 
-def journal_entry(request: RecordedRequest, base_url: str = "") -> dict[str, Any]:
+def journal_entry(request: RecordedRequest) -> dict[str, Any]:
     """One request as WireMock's ``GET /__admin/requests`` shows it."""
     logged = datetime.fromtimestamp(request.logged_at, tz=timezone.utc)
     headers = {name: ", ".join(request.headers.get_all(name) or []) for name in dict.fromkeys(request.headers.keys())}
+    host, _, port = str(request.headers.get("Host", "127.0.0.1")).partition(":")
     entry: dict[str, Any] = {
         "id": request.id,
         "request": {
             "url": request.url,
-            "absoluteUrl": (request.headers.get("Host") and f"http://{request.headers['Host']}" or base_url)
-            + request.url,
+            "absoluteUrl": f"http://{request.headers.get('Host', '127.0.0.1')}{request.url}",
             "method": request.method,
+            "protocol": "HTTP/1.1",
+            "scheme": "http",
+            "host": host,
+            "port": int(port) if port.isdigit() else 80,
+            "queryParams": {name: {"key": name, "values": values} for name, values in request.query.items()},
             "clientIp": "127.0.0.1",
             "headers": headers,
             "cookies": {},
@@ -209,7 +214,9 @@ def journal_entry(request: RecordedRequest, base_url: str = "") -> dict[str, Any
             "bodyAsBase64": base64.b64encode(request.body).decode(),
             "body": request.text,
         },
-        "responseDefinition": request.response_source or {"status": 404},
+        "responseDefinition": request.response_source or {"status": 404, "fromConfiguredStub": False},
+        "response": {"status": request.response_status, "body": request.response_body.decode("utf-8", "replace"),
+                     "bodyAsBase64": base64.b64encode(request.response_body).decode()},
         "wasMatched": request.matched,
     }
     if request.mapping_source is not None:

@@ -91,6 +91,8 @@ def test_a_repeated_query_parameter_matches_when_one_value_does(stub):
     ({"matchesJsonPath": "$.items[?(@.price > 10)]"}, '{"items": [{"price": 15}]}', 200),
     ({"matchesJsonPath": "$.items[?(@.price > 10)]"}, '{"items": [{"price": 5}]}', 404),
     ({"matchesJsonPath": "$.name"}, '{"id": 1}', 404),
+    ({"matchesJsonPath": "$.name"}, '{"name": ""}', 200),
+    *[({"matchesJsonPath": "$.name"}, f'{{"name": {empty}}}', 404) for empty in ("null", "[]", "{}")],  # as WireMock
     ({"matchesJsonPath": {"expression": "$.name", "equalTo": "Ada"}}, '{"name": "Ada"}', 200),
     ({"matchesJsonPath": {"expression": "$.name", "contains": "x"}}, '{"name": "Ada"}', 404),
     ({"matchesJsonPath": {"expression": "$.user", "equalToJson": {"id": 1}}}, '{"user": {"id": 1}}', 200),
@@ -151,8 +153,11 @@ def test_a_scenario_moves_through_its_states(stub):
 
 
 def test_admin_mappings_create_list_get_and_delete(stub):
-    created = add(stub, {"urlPath": "/one"}, name="one")
+    created = add(stub, {"urlPath": "/one"}, {"body": "1"}, name="one")
     assert created["id"] == created["uuid"] and created["name"] == "one"
+    assert created["response"] == {"status": 200, "body": "1"}  # echoed with WireMock's default status
+    served = requests.get(stub.url + "/one")
+    assert (served.headers["Matched-Stub-Id"], served.headers["Matched-Stub-Name"]) == (created["id"], "one")
     given = add(stub, {"urlPath": "/two"}, id="8c5db8b0-2db4-4ad7-a99f-38c9b00da3f7")
     assert given["id"] == "8c5db8b0-2db4-4ad7-a99f-38c9b00da3f7"
     listed = requests.get(stub.url + "/__admin/mappings").json()
@@ -181,11 +186,16 @@ def test_admin_requests_is_the_journal_newest_first(stub):
     assert journal["meta"] == {"total": 2}
     missing, hit = journal["requests"]
     assert (missing["wasMatched"], missing["request"]["url"], missing["responseDefinition"]) == (
-        False, "/missing", {"status": 404})
+        False, "/missing", {"status": 404, "fromConfiguredStub": False})
+    assert missing["response"]["status"] == 404 and missing["response"]["body"].startswith("Request was not matched")
     assert hit["wasMatched"] and hit["stubMapping"]["id"] == mapping["id"]
     assert hit["responseDefinition"] == {"status": 201}
+    assert hit["response"] == {"status": 201, "body": "", "bodyAsBase64": ""}
     logged = hit["request"]
     assert (logged["method"], logged["url"], logged["absoluteUrl"]) == ("POST", "/a?x=1", stub.url + "/a?x=1")
+    assert (logged["protocol"], logged["scheme"], logged["host"], logged["port"]) == (
+        "HTTP/1.1", "http", "127.0.0.1", int(stub.url.rsplit(":", 1)[1]))
+    assert logged["queryParams"] == {"x": {"key": "x", "values": ["1"]}}
     assert (logged["body"], logged["bodyAsBase64"], logged["headers"]["X-Id"]) == ("hi", "aGk=", "7")
     assert isinstance(logged["loggedDate"], int) and logged["loggedDateString"].endswith("Z")
     unmatched = requests.get(stub.url + "/__admin/requests/unmatched").json()
