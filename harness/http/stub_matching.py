@@ -1,7 +1,8 @@
 """What an HTTPStub matches a request against: WireMock's value patterns and request patterns, and near misses.
 
 A request pattern is parsed from WireMock's ``request`` JSON (``url``, ``urlPath``,
-``urlPattern``, ``urlPathPattern``, ``method``, ``queryParameters``, ``headers``,
+``urlPattern``, ``urlPathPattern``, ``urlPathTemplate`` with ``pathParameters``, ``method``,
+``queryParameters``, ``headers``,
 ``bodyPatterns``) into a list of checks; a request matches when every check
 passes, and the share of (weighted) checks that fail ranks the closest routes
 for a request nothing matched, as WireMock's near misses do.
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from harness._optional import require
 from harness.errors import ConfigError
@@ -28,7 +29,8 @@ from harness.errors import ConfigError
 __all__ = ["Check", "RecordedRequest", "RequestPattern", "json_subset", "parse_request_pattern", "refuse_unknown",
            "value_matcher"]
 
-_REQUEST_FIELDS = {"url", "urlPath", "urlPattern", "urlPathPattern", "method", "queryParameters", "headers",
+_URL_FIELDS = ("url", "urlPath", "urlPattern", "urlPathPattern", "urlPathTemplate")
+_REQUEST_FIELDS = {*_URL_FIELDS, "pathParameters", "method", "queryParameters", "headers",
                    "bodyPatterns"}
 _OPERATORS = ("equalTo", "contains", "doesNotContain", "matches", "doesNotMatch", "absent", "equalToJson",
               "matchesJsonPath", "matchesJsonSubset")
@@ -123,11 +125,18 @@ def parse_request_pattern(spec: Any, *, where: str = "request", native: bool = F
     method = str(spec.get("method", "ANY")).upper()
     if method != "ANY":
         checks.append(Check("method", method, lambda r: r.method == method, lambda r: r.method, weight=2.0))
-    url_fields = [name for name in ("url", "urlPath", "urlPattern", "urlPathPattern") if name in spec]
+    url_fields = [name for name in _URL_FIELDS if name in spec]
     if len(url_fields) > 1:
-        raise ConfigError(f"{where} has {url_fields}: give only one of url, urlPath, urlPattern, urlPathPattern.")
-    for name in url_fields:
-        checks.append(_url_check(name, str(spec[name]), where))
+        raise ConfigError(f"{where} has {url_fields}: give only one of {', '.join(_URL_FIELDS)}.")
+    if "pathParameters" in spec and url_fields != ["urlPathTemplate"]:
+        raise ConfigError(
+            f"{where} has pathParameters without a urlPathTemplate (e.g. \"/users/{{id}}\") to name them."
+        )
+    if url_fields == ["urlPathTemplate"]:
+        checks.extend(_template_checks(str(spec["urlPathTemplate"]), _object(spec, "pathParameters", where), where,
+                                       native))
+    elif url_fields:
+        checks.append(_url_check(url_fields[0], str(spec[url_fields[0]]), where))
     for param, pattern in _object(spec, "queryParameters", where).items():
         test = value_matcher(pattern, where=f"{where}.queryParameters.{param}", native=native)
         checks.append(_values_check(f"query {param}", pattern, test, _query_values(param)))
@@ -150,6 +159,31 @@ def _url_check(name: str, value: str, where: str) -> Check:
     regex = _compile(value, f"{where}.{name}")
     return Check("url matching" if name == "urlPattern" else "path matching", value,
                  lambda r: regex.fullmatch(part(r)) is not None, part, weight=2.0)
+
+
+def _template_checks(template: str, parameters: dict[str, Any], where: str, native: bool) -> list[Check]:
+    """WireMock's urlPathTemplate: ``/users/{id}`` matches any one segment there, named for pathParameters."""
+    names = re.findall(r"{([^{}/]+)}", template)
+    unknown = sorted(set(parameters) - set(names))
+    if unknown:
+        raise ConfigError(f"{where}.pathParameters has {unknown}, which {template!r} does not name; it names {names}.")
+    regex = re.compile("".join(f"(?P<p{names.index(part[1:-1])}>[^/]+)" if re.fullmatch(r"{[^{}/]+}", part)
+                               else re.escape(part) for part in re.split(r"({[^{}/]+})", template)))
+    checks = [Check("path template", template, lambda r: regex.fullmatch(r.path) is not None, lambda r: r.path,
+                    weight=2.0)]
+    for name, pattern in parameters.items():
+        test = value_matcher(pattern, where=f"{where}.pathParameters.{name}", native=native)
+        checks.append(_values_check(f"path parameter {name}", pattern, test,
+                                    _path_values(regex, f"p{names.index(name)}")))
+    return checks
+
+
+def _path_values(regex: re.Pattern[str], group: str) -> Callable[[RecordedRequest], list[str] | None]:
+    def values(request: RecordedRequest) -> list[str] | None:
+        found = regex.fullmatch(request.path)
+        return [unquote(found.group(group))] if found else None
+
+    return values
 
 
 def _values_check(what: str, pattern: Any, test: Callable[[str | None], bool],

@@ -43,12 +43,14 @@ class StubServer:
         self._connections: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
         self._listener: socket.socket | None = None
-        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader: socket.socket | None = None
+        self._wake_writer: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
 
     def start(self) -> int:
         """Listen, start accepting, and return the port."""
         self._listener = socket.create_server((HOST, 0))
+        self._wake_reader, self._wake_writer = socket.socketpair()  # stop() writes to it to wake the acceptor
         self._acceptor = threading.Thread(target=self._accept_loop, name="HTTPStub-accept", daemon=True)
         self._acceptor.start()
         return int(self._listener.getsockname()[1])
@@ -56,7 +58,7 @@ class StubServer:
     def stop(self) -> None:
         """Stop accepting, shut every open connection, join every thread; safe to call twice."""
         self.stopping.set()
-        with contextlib.suppress(OSError):
+        if self._wake_writer is not None:
             self._wake_writer.send(b"x")
         if self._acceptor is not None:
             self._acceptor.join(STOP_TIMEOUT)
@@ -75,7 +77,7 @@ class StubServer:
             raise ServiceStopError(f"HTTPStub: {len(alive)} connection thread(s) did not end within {STOP_TIMEOUT} s.")
 
     def _accept_loop(self) -> None:
-        assert self._listener is not None
+        assert self._listener is not None and self._wake_reader is not None
         with selectors.DefaultSelector() as selector:
             selector.register(self._listener, selectors.EVENT_READ)
             selector.register(self._wake_reader, selectors.EVENT_READ)

@@ -30,6 +30,13 @@ def status(stub, method, url, **kwargs):
     ({"urlPathPattern": "/users/[0-9]+"}, "/users/12?x=y", 200),
     ({"urlPathPattern": "/users/[0-9]+"}, "/users/12/orders", 404),
     ({}, "/anything/at/all", 200),
+    ({"urlPathTemplate": "/users/{id}/orders/{order}"}, "/users/7/orders/a%20b?x=1", 200),
+    ({"urlPathTemplate": "/users/{id}"}, "/users/7/orders", 404),
+    ({"urlPathTemplate": "/users/{id}"}, "/users/", 404),
+    ({"urlPathTemplate": "/u.{id}", "pathParameters": {"id": {"equalTo": "a b"}}}, "/u.a%20b", 200),
+    ({"urlPathTemplate": "/u.{id}"}, "/uX7", 404),                # the template's text is literal
+    ({"urlPathTemplate": "/users/{id}", "pathParameters": {"id": {"matches": "[0-9]+"}}}, "/users/7", 200),
+    ({"urlPathTemplate": "/users/{id}", "pathParameters": {"id": {"matches": "[0-9]+"}}}, "/users/x", 404),
 ])
 def test_url_matchers(stub, request_pattern, url, expected):
     add(stub, {"method": "GET", **request_pattern})
@@ -226,7 +233,8 @@ def test_an_unknown_admin_endpoint_is_404(stub):
 @pytest.mark.parametrize(("mapping", "title"), [
     ({"request": {"urlPath": "/x", "cookies": {}}, "response": {}},
      "mapping.request has 'cookies', which HTTPStub does not support (it knows bodyPatterns, headers, method, "
-     "queryParameters, url, urlPath, urlPathPattern, urlPattern); remove it or use real WireMock for this mapping."),
+     "pathParameters, queryParameters, url, urlPath, urlPathPattern, urlPathTemplate, urlPattern); remove it or use "
+     "real WireMock for this mapping."),
     ({"request": {}, "response": {"transformers": ["response-template"]}},
      "mapping.response has 'transformers', which HTTPStub does not support (it knows base64Body, body, bodyFileName, "
      "fault, fixedDelayMilliseconds, headers, jsonBody, status, statusMessage); remove it or use real WireMock for "
@@ -241,7 +249,12 @@ def test_an_unknown_admin_endpoint_is_404(stub):
      "mapping.request.headers.A has 'caseSensitive', which HTTPStub does not support (it knows caseInsensitive, "
      "equalTo); remove it or use real WireMock for this mapping."),
     ({"request": {"url": "/a", "urlPath": "/a"}, "response": {}},
-     "mapping.request has ['url', 'urlPath']: give only one of url, urlPath, urlPattern, urlPathPattern."),
+     "mapping.request has ['url', 'urlPath']: give only one of url, urlPath, urlPattern, urlPathPattern, "
+     "urlPathTemplate."),
+    ({"request": {"urlPath": "/a", "pathParameters": {}}, "response": {}},
+     "mapping.request has pathParameters without a urlPathTemplate (e.g. \"/users/{id}\") to name them."),
+    ({"request": {"urlPathTemplate": "/a/{id}", "pathParameters": {"ids": {"equalTo": "1"}}}, "response": {}},
+     "mapping.request.pathParameters has ['ids'], which '/a/{id}' does not name; it names ['id']."),
     ({"request": {"urlPattern": "("}, "response": {}},
      "mapping.request.urlPattern: '(' is not a regular expression (missing ), unterminated subpattern at "
      "position 0)."),
@@ -314,8 +327,8 @@ def test_load_mappings_takes_the_root_directory_too(tmp_path):
     ({"mappings/x.json": json.dumps({"mappings": [{"request": {}, "response": {}},
                                                   {"request": {"bodyPattern": []}, "response": {}}]})},
      "x.json mappings[1].request has 'bodyPattern', which HTTPStub does not support (it knows bodyPatterns, headers, "
-     "method, queryParameters, url, urlPath, urlPathPattern, urlPattern); remove it or use real WireMock for this "
-     "mapping."),
+     "method, pathParameters, queryParameters, url, urlPath, urlPathPattern, urlPathTemplate, urlPattern); remove it "
+     "or use real WireMock for this mapping."),
     ({"mappings/f.json": json.dumps({"request": {}, "response": {"bodyFileName": "../secret"}}), "__files/x": ""},
      "f.json.response.bodyFileName '../secret' is not a file in {root}/__files."),
 ])
