@@ -26,7 +26,15 @@ from harness.errors import ConfigError, UsageError, did_you_mean
 from harness.http.stub_matching import NATIVE_ONLY, RecordedRequest
 from harness.http.stub_registry import Mapping, Registry, ResponseDef
 from harness.http.stub_server import StubServer
-from harness.http.wiremock import ADMIN, NO_RESPONSE, admin, load_mapping_files, parse_mapping, parse_response
+from harness.http.wiremock import (
+    ADMIN,
+    NO_RESPONSE,
+    admin,
+    load_mapping_files,
+    mapping_directories,
+    parse_mapping,
+    parse_response,
+)
 
 __all__ = ["HTTPStub", "Route"]
 
@@ -132,8 +140,7 @@ class HTTPStub:
         """
         self._running("load_mappings()")
         mappings = load_mapping_files(directory)
-        root = Path(directory) if (Path(directory) / "mappings").is_dir() else Path(directory).parent
-        self._files = root / "__files" if (root / "__files").is_dir() else self._files
+        self._files = mapping_directories(directory)[1] or self._files  # for bodyFileName in later admin API mappings
         return [self._registry.add(mapping).source for mapping in mappings]
 
     @property

@@ -57,6 +57,8 @@ class StubServer:
 
     def stop(self) -> None:
         """Stop accepting, shut every open connection, join every thread; safe to call twice."""
+        if self.stopping.is_set():
+            return
         self.stopping.set()
         if self._wake_writer is not None:
             self._wake_writer.send(b"x")

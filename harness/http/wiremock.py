@@ -26,7 +26,8 @@ from harness.errors import ConfigError
 from harness.http.stub_matching import RecordedRequest, parse_request_pattern, refuse_unknown
 from harness.http.stub_registry import DEFAULT_PRIORITY, Mapping, Registry, ResponseDef
 
-__all__ = ["FAULTS", "admin", "journal_entry", "load_mapping_files", "parse_mapping", "parse_response"]
+__all__ = ["FAULTS", "admin", "journal_entry", "load_mapping_files", "mapping_directories", "parse_mapping",
+           "parse_response"]
 
 FAULTS = ("CONNECTION_RESET_BY_PEER", "EMPTY_RESPONSE", "RANDOM_DATA_THEN_CLOSE", "MALFORMED_RESPONSE_CHUNK")
 NO_RESPONSE = "NO_RESPONSE"
@@ -106,18 +107,24 @@ def _body_file(name: str, files: Path | None, where: str) -> bytes:
     return path.read_bytes()
 
 
-def load_mapping_files(directory: str | Path) -> list[Mapping]:
-    """The mappings of every ``*.json`` in ``directory`` (sorted by name), bodies read from its sibling ``__files``.
-
-    A file holds one mapping or ``{"mappings": [...]}``; ``directory`` may also be
-    the root that holds ``mappings/`` and ``__files/``, as WireMock's ``--root-dir``.
-    """
+def mapping_directories(directory: str | Path) -> tuple[Path, Path | None]:
+    """The ``mappings`` directory given (or the root holding it, as WireMock's ``--root-dir``) and its ``__files``."""
     directory = Path(directory)
     if (directory / "mappings").is_dir():
         directory = directory / "mappings"
     if not directory.is_dir():
         raise ConfigError(f"WireMock mappings directory {str(directory)!r} does not exist; give the mappings/ folder.")
     files = directory.parent / "__files"
+    return directory, files if files.is_dir() else None
+
+
+def load_mapping_files(directory: str | Path) -> list[Mapping]:
+    """The mappings of every ``*.json`` in ``directory`` (sorted by name), bodies read from its sibling ``__files``.
+
+    A file holds one mapping or ``{"mappings": [...]}``; ``directory`` may also be
+    the root that holds ``mappings/`` and ``__files/``.
+    """
+    directory, files = mapping_directories(directory)
     mappings: list[Mapping] = []
     for path in sorted(directory.glob("*.json")):
         try:
@@ -127,7 +134,7 @@ def load_mapping_files(directory: str | Path) -> list[Mapping]:
         specs = document["mappings"] if isinstance(document, dict) and "mappings" in document else [document]
         for index, spec in enumerate(specs):
             where = f"{path.name}" + (f" mappings[{index}]" if len(specs) > 1 else "")
-            mapping = parse_mapping(spec, files=files if files.is_dir() else None, where=where)
+            mapping = parse_mapping(spec, files=files, where=where)
             mapping.default = True
             mappings.append(mapping)
     return mappings
