@@ -359,3 +359,10 @@ def test_add_mapping_is_the_admin_post_in_python(stub):
 def _write(path, document):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document))
+
+
+def test_a_request_kept_out_by_a_scenario_state_says_so(stub):
+    add(stub, {"urlPath": "/later"}, scenarioName="flow", requiredScenarioState="done")
+    response = requests.get(stub.url + "/later")
+    assert response.status_code == 404
+    assert response.text.endswith("closest route 1: path /later\n      differs: scenario 'flow' is not in state 'done'")
