@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # what the names below are; imported on first use, so that lo
         UnsafeTargetError,
         UsageError,
     )
-    from harness.http import APITestClient, AppProcess, ASGIApp, WSGIApp
+    from harness.http import APITestClient, AppProcess, ASGIApp, HTTPStub, WSGIApp
 
 __all__ = [
     "APITestClient",
@@ -49,6 +49,7 @@ __all__ = [
     "ContractViolation",
     "DataCleanupError",
     "DatabaseTestBase",
+    "HTTPStub",
     "HarnessError",
     "HarnessWarning",
     "IntegrationTestConfig",
@@ -80,6 +81,7 @@ _MODULES = {
     "ContractViolation": "harness.errors",
     "DataCleanupError": "harness.errors",
     "DatabaseTestBase": "harness.bases.database",
+    "HTTPStub": "harness.http",
     "HarnessError": "harness.errors",
     "HarnessWarning": "harness.errors",
     "IntegrationTestConfig": "harness.config",

@@ -15,6 +15,7 @@ PUBLIC = {
     "ContractViolation",
     "DataCleanupError",
     "DatabaseTestBase",
+    "HTTPStub",
     "HarnessError",
     "HarnessWarning",
     "IntegrationTestConfig",

@@ -22,6 +22,7 @@ def _first_python_block(after: str = "") -> str:
     ("module", "after"),
     [("test_users", ""), ("test_logins", "Redis\n====="), ("test_signups", "Kafka\n====="),
      ("test_visits", "The application under test\n=========================="),
+     ("test_payments", "HTTP stubs\n=========="),
      ("test_contract", "Contracts\n========="),
      ("test_events", "Your own hooks and clients\n==========================")],
 )

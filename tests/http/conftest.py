@@ -35,3 +35,12 @@ def wiremock():
         pytest.skip(reason)
     with WireMockServer() as server:
         yield server
+
+
+@pytest.fixture()
+def stub():
+    """A running HTTPStub, stopped after the test."""
+    from harness.http import HTTPStub
+
+    with HTTPStub() as running:
+        yield running
