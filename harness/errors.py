@@ -14,7 +14,8 @@
     +-- DataCleanupError            tracked rows could not be deleted (e.g. untracked rows still reference them)
     +-- NamespaceUnavailable        no namespace of its own left for a test class (e.g. every Redis database leased)
     +-- MessagingError              a Kafka request for a test was refused (bad topic name, missing topic, ...)
-        +-- MessagesNotReceived     (also AssertionError) fewer messages arrived than a test waited for
+    |   +-- MessagesNotReceived     (also AssertionError) fewer messages arrived than a test waited for
+    +-- PactVerificationFailed      (also AssertionError) the app broke interactions a consumer's Pact file expects
 
     HarnessWarning (UserWarning)    harness repaired or worked around something (e.g. rebuilt a corrupted cache)
 
@@ -36,6 +37,7 @@ __all__ = [
     "MessagesNotReceived",
     "MessagingError",
     "NamespaceUnavailable",
+    "PactVerificationFailed",
     "ServiceStartError",
     "ServiceStopError",
     "ServiceUnavailable",
@@ -125,6 +127,15 @@ class MessagesNotReceived(MessagingError, AssertionError):
     """Fewer messages than expected arrived in time, or none matched; the message shows those that did.
 
     An ``AssertionError``, so both pytest and unittest report it as a test failure.
+    """
+
+
+class PactVerificationFailed(HarnessError, AssertionError):
+    """The app under test broke interactions recorded in consumers' Pact files.
+
+    The message lists each failing interaction: its consumer and description, its
+    provider states, the request replayed, and what differed (status, a header, a
+    body path). An ``AssertionError``, so pytest and unittest report a test failure.
     """
 
 

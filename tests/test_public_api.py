@@ -22,6 +22,7 @@ PUBLIC = {
     "MessagesNotReceived",
     "MessagingError",
     "NamespaceUnavailable",
+    "PactVerificationFailed",
     "ServiceStartError",
     "ServiceStopError",
     "ServiceUnavailable",
@@ -29,6 +30,7 @@ PUBLIC = {
     "TopicManager",
     "UnsafeTargetError",
     "UsageError",
+    "verify_pacts",
 }
 
 
