@@ -296,8 +296,8 @@ class _StateEndpoint:
                 pass
 
         self._server = HTTPServer(("127.0.0.1", 0), Handler)
-        server = self._server  # a short poll: shutdown() waits up to one interval (the default is 0.5 s)
-        self._thread = threading.Thread(target=lambda: server.serve_forever(poll_interval=0.05),
+        server = self._server  # shutdown() waits up to one poll interval (0.5 s by default)
+        self._thread = threading.Thread(target=lambda: server.serve_forever(poll_interval=0.01),
                                         name="harness-pact-states", daemon=True)
         self._thread.start()
         return self
