@@ -267,3 +267,15 @@ def test_pact_python_older_than_4_is_named(tmp_path, monkeypatch):
         "verify_pacts needs pact-python 4 or newer, found 3.4.1. Install it with: pip install 'harness[pact]' "
         "(pact-python 4 needs Python 3.11 or newer)"
     )
+
+
+def test_python_older_than_3_11_is_named(tmp_path, monkeypatch):
+    import platform
+
+    monkeypatch.setattr(platform, "python_version_tuple", lambda: ("3", "10", "14"))
+    monkeypatch.setattr(platform, "python_version", lambda: "3.10.14")
+    with pytest.raises(ServiceUnavailable) as error:
+        verify_pacts("http://127.0.0.1:9", write_pact(tmp_path, [MISSING_USER]))
+    assert str(error.value) == (
+        "verify_pacts needs pact-python 4, which needs Python 3.11 or newer; this is Python 3.10.14."
+    )
