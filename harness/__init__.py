@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # what the names below are; imported on first use, so that lo
         MessagesNotReceived,
         MessagingError,
         NamespaceUnavailable,
+        PactVerificationFailed,
         ServiceStartError,
         ServiceStopError,
         ServiceUnavailable,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # what the names below are; imported on first use, so that lo
         UsageError,
     )
     from harness.http import APITestClient, AppProcess, ASGIApp, HTTPStub, WSGIApp
+    from harness.pact import verify_pacts
 
 __all__ = [
     "APITestClient",
@@ -59,6 +61,7 @@ __all__ = [
     "MessagesNotReceived",
     "MessagingError",
     "NamespaceUnavailable",
+    "PactVerificationFailed",
     "ServiceIntegrationTest",
     "ServiceStartError",
     "ServiceStopError",
@@ -68,6 +71,7 @@ __all__ = [
     "UnsafeTargetError",
     "UsageError",
     "WSGIApp",
+    "verify_pacts",
 ]
 
 _MODULES = {
@@ -91,6 +95,7 @@ _MODULES = {
     "MessagesNotReceived": "harness.errors",
     "MessagingError": "harness.errors",
     "NamespaceUnavailable": "harness.errors",
+    "PactVerificationFailed": "harness.errors",
     "ServiceIntegrationTest": "harness.bases.service",
     "ServiceStartError": "harness.errors",
     "ServiceStopError": "harness.errors",
@@ -100,6 +105,7 @@ _MODULES = {
     "UnsafeTargetError": "harness.errors",
     "UsageError": "harness.errors",
     "WSGIApp": "harness.http",
+    "verify_pacts": "harness.pact",
 }
 """Where each public name lives: ``import harness`` loads none of them (the pytest plugin's start-up
 is what every pytest run of a user who installed harness pays); ``harness.X`` imports X's module."""

@@ -16,6 +16,7 @@
     +-- MessagingError              a Kafka request for a test was refused (bad topic name, missing topic, ...)
     |   +-- MessagesNotReceived     (also AssertionError) fewer messages arrived than a test waited for
     +-- ContractViolation           (also AssertionError) data or a response broke its JSON Schema / OpenAPI contract
+    +-- PactVerificationFailed      (also AssertionError) the app broke interactions a consumer's Pact file expects
 
     HarnessWarning (UserWarning)    harness repaired or worked around something (e.g. rebuilt a corrupted cache)
 
@@ -39,6 +40,7 @@ __all__ = [
     "MessagesNotReceived",
     "MessagingError",
     "NamespaceUnavailable",
+    "PactVerificationFailed",
     "ServiceStartError",
     "ServiceStopError",
     "ServiceUnavailable",
@@ -157,6 +159,15 @@ class ContractViolation(AssertionError, HarnessError):
 
 def _contract_violation(message: str, path: str, rule: str, errors: list[tuple[str, str, str]]) -> ContractViolation:
     return ContractViolation(message, path=path, rule=rule, errors=errors)
+
+
+class PactVerificationFailed(HarnessError, AssertionError):
+    """The app under test broke interactions recorded in consumers' Pact files.
+
+    The message lists each failing interaction: its consumer and description, its
+    provider states, the request replayed, and what differed (status, a header, a
+    body path). An ``AssertionError``, so pytest and unittest report a test failure.
+    """
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:

@@ -25,6 +25,7 @@ PUBLIC = {
     "MessagesNotReceived",
     "MessagingError",
     "NamespaceUnavailable",
+    "PactVerificationFailed",
     "ServiceStartError",
     "ServiceStopError",
     "ServiceUnavailable",
@@ -32,6 +33,7 @@ PUBLIC = {
     "TopicManager",
     "UnsafeTargetError",
     "UsageError",
+    "verify_pacts",
 }
 
 

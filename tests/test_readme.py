@@ -1,5 +1,6 @@
 """The README's runnable examples run as they stand, under pytest and under unittest."""
 
+import json
 import re
 from pathlib import Path
 
@@ -33,4 +34,30 @@ def test_example_passes_under_both_runners(tmp_path, module, after):
     assert_nothing_left(result)
     result = run_python(["-m", "unittest", module], tmp_path)
     assert "Ran 2 tests" in result.stderr and result.stderr.rstrip().endswith("OK"), result.stderr
+    assert_nothing_left(result)
+
+
+def test_pact_example_passes_under_both_runners(tmp_path):
+    pytest.importorskip("pact", minversion="4", reason="the Pact example needs pact-python 4 (harness[pact])")
+    (tmp_path / "test_provider.py").write_text(_first_python_block("Consumer-driven contracts (Pact)\n" + "=" * 32))
+    (tmp_path / "pacts").mkdir()
+    (tmp_path / "pacts" / "web-users.json").write_text(json.dumps({
+        "consumer": {"name": "web"},
+        "provider": {"name": "users"},
+        "interactions": [
+            {"description": "a request for user 7",
+             "providerStates": [{"name": "a user exists", "params": {"id": 7, "name": "Ada"}}],
+             "request": {"method": "GET", "path": "/users/7"},
+             "response": {"status": 200, "body": {"id": 7, "name": "Grace"},
+                          "matchingRules": {"body": {"$.name": {"matchers": [{"match": "type"}]}}}}},
+            {"description": "a request for a user who does not exist",
+             "request": {"method": "GET", "path": "/users/99"}, "response": {"status": 404}},
+        ],
+        "metadata": {"pactSpecification": {"version": "3.0.0"}},
+    }))
+    result = run_pytest(tmp_path, "test_provider.py")
+    assert "1 passed" in result.stdout, result.stdout + result.stderr
+    assert_nothing_left(result)
+    result = run_python(["-m", "unittest", "test_provider"], tmp_path)
+    assert "Ran 1 test" in result.stderr and result.stderr.rstrip().endswith("OK"), result.stderr
     assert_nothing_left(result)
