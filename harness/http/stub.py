@@ -136,7 +136,8 @@ class HTTPStub:
     def load_mappings(self, directory: str | Path) -> list[dict[str, Any]]:
         """Add the WireMock mappings of ``directory/*.json`` (bodies from the sibling ``__files``); returns them.
 
-        They are the stub's defaults: ``POST /__admin/reset`` keeps them, :meth:`reset` does not.
+        They are the stub's defaults: :meth:`reset` (and ``POST /__admin/reset``) comes back to them, as
+        WireMock does to its mapping files, so mappings loaded once for a class outlive each test's reset.
         """
         self._running("load_mappings()")
         mappings = load_mapping_files(directory)
@@ -171,8 +172,9 @@ class HTTPStub:
                                  f"{details}\nAdd a route with stub.when(...) or fix the request.")
 
     def reset(self) -> None:
-        """Forget every route, mapping, sequence position, scenario state and recorded request."""
-        self._registry.clear()
+        """Forget every route and mapping but those :meth:`load_mappings` loaded (which come back as loaded),
+        every sequence position, scenario state and recorded request."""
+        self._registry.clear(keep_defaults=True)
 
     def _answer(self, request: RecordedRequest) -> ResponseDef:
         if request.path == ADMIN or request.path.startswith(ADMIN + "/"):

@@ -221,10 +221,12 @@ def value_matcher(spec: Any, *, where: str, native: bool = False) -> Callable[[s
     expected = spec[operator]
     if operator == "absent":
         return lambda value: (value is None) == bool(expected)
-    if operator in ("matches", "doesNotMatch"):
+    if operator == "matches":
         regex = _compile(str(expected), f"{where}.{operator}")
-        wanted = operator == "matches"
-        return lambda value: value is not None and (regex.fullmatch(value) is not None) == wanted
+        return lambda value: value is not None and regex.fullmatch(value) is not None
+    if operator == "doesNotMatch":  # an absent value does not match the regex either, so it matches (as WireMock)
+        regex = _compile(str(expected), f"{where}.{operator}")
+        return lambda value: value is None or regex.fullmatch(value) is None
     if operator == "equalTo":
         if spec.get("caseInsensitive"):
             return lambda value: value is not None and value.casefold() == str(expected).casefold()

@@ -70,6 +70,7 @@ class Registry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._mappings: list[Mapping] = []
+        self._defaults: list[Mapping] = []  # loaded from files: what a reset comes back to, deleted ones too
         self._states: dict[str, str] = {}
         self._added = 0
         self.journal: list[RecordedRequest] = []
@@ -79,6 +80,8 @@ class Registry:
             self._added += 1
             mapping.order = self._added
             self._mappings = [m for m in self._mappings if m.id != mapping.id] + [mapping]
+            if mapping.default:
+                self._defaults = [m for m in self._defaults if m.id != mapping.id] + [mapping]
         return mapping
 
     def mappings(self) -> list[Mapping]:
@@ -93,9 +96,12 @@ class Registry:
         return found
 
     def clear(self, *, keep_defaults: bool = False, journal: bool = True) -> None:
-        """Forget the mappings (all, or all but those loaded from files), scenario states and (if asked) the journal."""
+        """Forget the mappings (all, or back to those loaded from files, as WireMock: even ones deleted since),
+        scenario states and (if asked) the journal."""
         with self._lock:
-            self._mappings = [m for m in self._mappings if keep_defaults and m.default]
+            self._mappings = list(self._defaults) if keep_defaults else []
+            if not keep_defaults:
+                self._defaults = []
             for mapping in self._mappings:
                 mapping.served = 0
             self._states.clear()

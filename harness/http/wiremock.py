@@ -72,7 +72,7 @@ def parse_response(spec: Any, *, files: Path | None = None, where: str = "respon
     if "body" in spec:
         body = str(spec["body"]).encode()
     elif "jsonBody" in spec:
-        body = json.dumps(spec["jsonBody"]).encode()
+        body = json.dumps(spec["jsonBody"], separators=(",", ":")).encode()  # compact, as WireMock sends it
     elif "base64Body" in spec:
         body = base64.b64decode(spec["base64Body"])
     elif "bodyFileName" in spec:

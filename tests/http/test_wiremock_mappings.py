@@ -224,6 +224,20 @@ def test_admin_reset_keeps_file_mappings_and_forgets_the_rest(stub, tmp_path):
         add(stub, {"urlPath": "/posted"})
 
 
+def test_a_reset_brings_back_file_mappings_even_deleted_ones(stub, tmp_path):
+    # As WireMock's reset; and stub.reset() (each test's, under ServiceIntegrationTest) too, so that
+    # mappings loaded once for a class outlive every test.
+    _write(tmp_path / "mappings" / "ping.json", {"id": "0f6bd2a4-6b7e-4b8e-9a35-1d1f5b6c2a10",
+                                                 "request": {"urlPath": "/ping"}, "response": {"body": "pong"}})
+    stub.load_mappings(tmp_path / "mappings")
+    for reset in (lambda: requests.post(stub.url + "/__admin/reset"), stub.reset):
+        deleted = requests.delete(stub.url + "/__admin/mappings/0f6bd2a4-6b7e-4b8e-9a35-1d1f5b6c2a10")
+        assert (deleted.status_code, status(stub, "GET", "/ping")) == (200, 404)
+        stub.when("GET", "/other").respond(body="x")
+        reset()
+        assert (status(stub, "GET", "/ping"), status(stub, "GET", "/other")) == (200, 404)
+
+
 def test_an_unknown_admin_endpoint_is_404(stub):
     reply = requests.get(stub.url + "/__admin/nothing")
     assert reply.status_code == 404
