@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # imported where used: a run that uses no harness fixture or 
     from harness.data import schema
     from harness.data.leases import DatabaseLease
     from harness.data.topics import TopicManager
+    from harness.http.stub import HTTPStub
     from harness.services.base import Endpoint
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "harness_metadata",
     "harness_postgres",
     "harness_redis",
+    "http_stub",
     "kafka_topic",
     "kafka_topics",
     "pytest_addoption",
@@ -281,6 +283,19 @@ def redis_client(_harness_redis_lease: DatabaseLease) -> Iterator[Any]:
     finally:
         client.flushdb()
         client.close()
+
+
+@pytest.fixture
+def http_stub() -> Iterator[HTTPStub]:
+    """A started HTTPStub (a real HTTP server on 127.0.0.1) for this test; stopped after it.
+
+    A request that no route matched fails the test at teardown (the stub is strict).
+    """
+    from harness.http.stub import HTTPStub
+
+    with HTTPStub() as stub:
+        yield stub
+        stub.verify()
 
 
 def _uses_harness(item: pytest.Item) -> bool:

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-import importlib
 import os
-import threading
 import time
 import unittest
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from harness.bases.database_state import ClassState
 from harness.bases.lifecycle import HarnessLifecycle, forget_class_attributes
+from harness.bases.service_state import (
+    AppDatabase,
+    AppTestClient,
+    load_contract,
+    resolve,
+    topic_variable,
+    url_variable,
+    verify_stub,
+)
 from harness.data import schema
 from harness.data.baseline import check_after_class, check_before_class
 from harness.data.context import running_test
@@ -30,6 +35,7 @@ from harness.data.seeding import replay_hint, run_seed
 from harness.data.topics import TopicManager, new_admin_client
 from harness.errors import ConfigError, ServiceUnavailable, did_you_mean
 from harness.http.client import APITestClient
+from harness.http.stub import HTTPStub
 from harness.registry import registry
 from harness.services.base import Endpoint
 from harness.services.catalog import get_service
@@ -50,22 +56,6 @@ _LEAK_ADVICE = (
 OUTPUT_LINES_IN_REPORT = 60
 
 
-def topic_variable(topic: str) -> str:
-    """``order-events`` -> ``ORDER_EVENTS_TOPIC``: the variable that hands a class topic's full name to the app."""
-    return "".join(char if char.isalnum() else "_" for char in topic).upper() + "_TOPIC"
-
-
-def _resolve(value: Any, what: str) -> Any:
-    """``value``, or the object a ``"package.module:attribute"`` string names."""
-    if not isinstance(value, str):
-        return value
-    module_name, _, attribute = value.partition(":")
-    try:
-        return getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"{what} = {value!r} could not be imported: {type(exc).__name__}: {exc}.") from exc
-
-
 class ServiceIntegrationTestMixin(HarnessLifecycle):
     """The application-under-test lifecycle without unittest.TestCase, for plain pytest classes.
 
@@ -76,6 +66,8 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
     metadata: ClassVar[MetaData | None] = None
     migrations: ClassVar[str | None] = None
     topics: ClassVar[tuple[str, ...]] = ()
+    stubs: ClassVar[tuple[str, ...]] = ()
+    """HTTP stubs of the APIs the app calls: one HTTPStub per name per class, handed to the app as ``<NAME>_URL``."""
     app: ClassVar[Any] = None
     """An AppProcess, ASGIApp or WSGIApp (None: the services alone)."""
     app_reset: ClassVar[str] = "capture"
@@ -88,12 +80,17 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
     session_config_key: ClassVar[str | None] = None
     """In-process Flask app: the ``app.config`` key harness sets to a session factory inside the test's transaction."""
     message_timeout: ClassVar[float] = 10.0
+    contract: ClassVar[Any] = None
+    """Every ``self.api`` response is validated against it: a ContractTest, or an OpenAPI document's location:
+    a path on the app (``"/openapi.json"``: the document the app publishes), a URL, or a file."""
 
     _harness_settings: ClassVar[Mapping[str, Callable[[Any], bool]]] = {
         "services": lambda value: isinstance(value, (tuple, list)),
         "metadata": lambda value: isinstance(value, MetaData),
         "migrations": lambda value: isinstance(value, (str, os.PathLike)),
         "topics": lambda value: isinstance(value, (tuple, list)),
+        "stubs": lambda value: isinstance(value, (tuple, list)),
+        "contract": lambda value: value is not None,
         "app": lambda value: hasattr(value, "start") and hasattr(value, "stop"),
         "app_reset": lambda value: value in APP_RESETS,
         "session_dependency": lambda value: value is not None,
@@ -109,10 +106,12 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
     redis_url: ClassVar[str]
     bootstrap_servers: ClassVar[str]
     _harness_app: ClassVar[Any]
-    _harness_db: ClassVar[_Database | None]
+    _harness_db: ClassVar[AppDatabase | None]
     _harness_redis: ClassVar[Any]
     _harness_topics: ClassVar[TopicManager | None]
     _harness_admin: ClassVar[Any]
+    _harness_stubs: ClassVar[dict[str, HTTPStub]]
+    _harness_contract: ClassVar[Any]
 
     api: APITestClient
     session: Session
@@ -137,6 +136,9 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
         if cls.app_reset not in APP_RESETS:
             raise ConfigError(f"{cls.__qualname__}.app_reset = {cls.app_reset!r} is not valid; valid values: "
                               + ", ".join(map(repr, APP_RESETS)) + "." + did_you_mean(str(cls.app_reset), APP_RESETS))
+        if isinstance(cls.stubs, str) or not all(isinstance(name, str) and name for name in cls.stubs):
+            raise ConfigError(f"{cls.__qualname__}.stubs must be a tuple of names (e.g. stubs = (\"payments\",)), "
+                              f"got {cls.stubs!r}.")
         needs = {"topics": "kafka", "metadata": "postgres", "migrations": "postgres"}
         for attribute, service in needs.items():
             if getattr(cls, attribute) and service not in cls.services:
@@ -154,7 +156,8 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
         cls.endpoints = dict(zip(cls.services, started, strict=True))
         stack.callback(forget_class_attributes, cls, (
             "endpoints", "app_url", "app_env", "engine", "database_url", "redis_url", "bootstrap_servers",
-            "_harness_app", "_harness_db", "_harness_redis", "_harness_topics", "_harness_admin",
+            "_harness_app", "_harness_db", "_harness_redis", "_harness_topics", "_harness_admin", "_harness_stubs",
+            "_harness_contract",
         ))
         env: dict[str, str] = {}
         for name, endpoint in cls.endpoints.items():
@@ -181,6 +184,11 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
             cls._harness_topics = topics
             for topic in cls.topics:
                 env[topic_variable(topic)] = topics.create_topic(topic)
+        cls._harness_stubs = {}
+        for name in cls.stubs:
+            stub = cls._harness_stubs[name] = HTTPStub().start()
+            stack.callback(stub.stop)
+            env[url_variable(name)] = stub.url
         cls.app_env = env
         cls.app_url = None
         cls._harness_app = cls.app
@@ -188,6 +196,7 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
             cls.app_url = cls.app.start(env)
             stack.callback(cls.app.stop)
             cls._harness_inject_session()
+        cls._harness_contract = load_contract(cls.contract, cls.app_url, owner=cls.__qualname__)
 
     @classmethod
     def _harness_setup_database(cls, stack: ExitStack, endpoint: Endpoint, config: Any) -> dict[str, str]:
@@ -202,7 +211,7 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
         cls.engine = database.engine
         cls.database_url = database.url
         tables = list(reversed(metadata.sorted_tables)) if metadata is not None else []
-        state = _Database(engine=database.engine, tables=tables, replay=replay_hint(config),
+        state = AppDatabase(engine=database.engine, tables=tables, replay=replay_hint(config),
                           run_seed=run_seed(config), database=database)
         cls._harness_db = state
         stack.callback(state.truncate)
@@ -252,7 +261,7 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
                 "(ASGIApp or WSGIApp); an AppProcess's rows are undone by app_reset instead."
             )
         if cls.session_dependency is not None:
-            dependency = _resolve(cls.session_dependency, f"{cls.__qualname__}.session_dependency")
+            dependency = resolve(cls.session_dependency, f"{cls.__qualname__}.session_dependency")
             target.dependency_overrides[dependency] = state.request_session
             return
         if cls.session_config_key is not None:
@@ -269,7 +278,9 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
             if crashed is not None:
                 raise ServiceUnavailable(f"The application under test is not running any more. {crashed}")
             self._harness_output_mark = runner.mark()
-            self.api = _TestClient(cls.app_url, app_status=self._harness_app_status)  # type: ignore[arg-type]
+            self.api = AppTestClient(
+                cls.app_url, app_status=self._harness_app_status, contract=cls._harness_contract  # type: ignore[arg-type]
+            )
             if cls._harness_db is not None and cls._harness_db.connection is not None:
                 self.api.settled = cls._harness_db.wait_idle
             stack.callback(self.api.close)
@@ -289,6 +300,9 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
             self.redis = redis_py().Redis(connection_pool=cls._harness_redis)
             stack.callback(self.redis.close)
             stack.callback(self.redis.flushdb)
+        for name, stub in cls._harness_stubs.items():
+            stack.callback(stub.reset)  # after verify (an ExitStack unwinds in reverse), whatever it raised
+            stack.callback(verify_stub, name, stub)  # a request no route matched fails the test
         if cls._harness_topics is not None:
             self.kafka = TopicManager(cls.endpoints["kafka"], timeout=cls.message_timeout, admin=cls._harness_admin)
             stack.callback(self.kafka.cleanup)
@@ -341,6 +355,14 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
         assert cls._harness_topics is not None
         return cls._harness_topics.topic_name(name)
 
+    def stub(self, name: str) -> HTTPStub:
+        """The class's HTTPStub ``name`` (the one the app got in ``<NAME>_URL``); routes and records reset per test."""
+        cls = type(self)
+        if name not in cls.stubs:
+            raise ConfigError(f"{name!r} is not one of {cls.__qualname__}.stubs {tuple(cls.stubs)!r}."
+                              + did_you_mean(name, cls.stubs))
+        return cls._harness_stubs[name]
+
     def _topic(self, topic: str) -> str:
         return self.topic(topic) if topic in type(self).topics else topic
 
@@ -358,88 +380,31 @@ class ServiceIntegrationTestMixin(HarnessLifecycle):
         return self.kafka.assert_published(self._topic(topic), match, timeout)
 
 
-@dataclass
-class _Database(ClassState):
-    """DatabaseTestBase's class state, plus the reset of an app that commits and the requests of one that does not."""
-
-    reset: ResetStrategy | None = None
-    _requests: threading.Condition = field(default_factory=threading.Condition, repr=False)
-    _in_flight: int = 0
-
-    def new_session(self) -> Session:
-        """A session inside the running test's transaction (its commit() releases a savepoint)."""
-        return Session(bind=self.connection, join_transaction_mode="create_savepoint")
-
-    def request_session(self) -> Iterator[Session]:
-        """The FastAPI dependency that replaces the app's own: one such session per request.
-
-        FastAPI may close it after the response has gone out; the test and the app share one
-        connection, so the test waits (:meth:`wait_idle`) until every request's session is closed.
-        """
-        session = self.new_session()
-        with self._requests:
-            self._in_flight += 1
-        try:
-            yield session
-        finally:
-            try:
-                session.close()
-            finally:
-                with self._requests:
-                    self._in_flight -= 1
-                    self._requests.notify_all()
-
-    def wait_idle(self, timeout: float = 10.0) -> None:
-        """Return once no request of the app holds a session on the class connection."""
-        with self._requests:
-            self._requests.wait_for(lambda: self._in_flight == 0, timeout)
-
-    def end_test(self, session: Session, savepoint: Any) -> None:
-        self.wait_idle()
-        session.close()
-        if savepoint.is_active:
-            savepoint.rollback()
-
-    def after_test(self, session: Session) -> None:
-        """Out of process: end the test's own session, then undo what the app committed."""
-        session.rollback()
-        session.close()
-        if self.reset is not None:
-            self.reset.reset()
-
-
-class _TestClient(APITestClient):
-    """``self.api``: after each response, waits until the app has closed the session it was given."""
-
-    settled: Callable[[], None] | None = None
-
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            return super().request(method, path, **kwargs)
-        finally:
-            if self.settled is not None:
-                self.settled()
-
-
 class ServiceIntegrationTest(ServiceIntegrationTestMixin, unittest.TestCase):
     """The application under test, started between real PostgreSQL, Redis and Kafka, driven over real HTTP.
 
     Class attributes: ``services`` (registered services, started in parallel),
     ``metadata``/``migrations`` (the app database's schema), ``topics`` (class topics,
-    handed to the app as ``<NAME>_TOPIC``), ``app`` (AppProcess, ASGIApp or WSGIApp),
-    ``app_reset`` and, for an in-process app, ``session_dependency`` (FastAPI) or
+    handed to the app as ``<NAME>_TOPIC``), ``stubs`` (an HTTPStub per name, handed to the
+    app as ``<NAME>_URL``), ``app`` (AppProcess, ASGIApp or WSGIApp), ``contract`` (every
+    ``self.api`` response validated against it, e.g. ``"/openapi.json"``: the app's own
+    document), ``app_reset`` and, for an in-process app, ``session_dependency`` (FastAPI) or
     ``session_config_key`` (Flask). The app gets ``DATABASE_URL``, ``REDIS_URL``,
-    ``KAFKA_BOOTSTRAP_SERVERS``, ``PORT`` and the topic variables. Per test:
+    ``KAFKA_BOOTSTRAP_SERVERS``, ``PORT`` and the topic and stub variables. Per test:
     ``self.api``, ``self.session``/``self.data``, ``self.redis``, ``self.topic(name)``,
-    ``produce``/``consume``/``assert_published`` (only what was published since the test
-    began), ``self.app_logs()``::
+    ``self.stub(name)`` (its routes and records reset after each test, and a request no
+    route matched fails the test), ``produce``/``consume``/``assert_published`` (only what
+    was published since the test began), ``self.app_logs()``::
 
         class TestOrders(ServiceIntegrationTest):
             metadata = Base.metadata
             topics = ("order-events",)
+            stubs = ("payments",)
             app = AppProcess(["python", "-m", "orders"], health_path="/health")
+            contract = "/openapi.json"
 
             def test_create(self):
+                self.stub("payments").when("POST", "/charges").respond(201, json={"status": "accepted"})
                 response = self.api.post("/orders", json={"customer_id": 1, "lines": []})
                 assert response.status_code == 201
                 assert self.session.get(Order, response.json()["id"]) is not None
