@@ -1,8 +1,10 @@
 """The orders service's API tests, written once and run against the app out of process and in process.
 
 Each class that mixes these in declares how the app runs (AppProcess or ASGIApp);
-the tests only use what ServiceIntegrationTest gives: ``self.api``, ``self.session``,
-``self.redis``, ``self.assert_published``, ``self.app_logs()``.
+the tests only use what ServiceIntegrationTest gives: ``self.api`` (every response
+checked against the OpenAPI document the app publishes), ``self.session``,
+``self.redis``, ``self.stub("payments")`` (the payments API the app charges, stubbed),
+``self.assert_published``/``self.consume``, ``self.app_logs()``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class OrdersScenarios:
 
     metadata = Base.metadata
     topics = ("order-events",)
+    stubs = ("payments",)  # the app gets PAYMENTS_URL
+    contract = "/openapi.json"  # every self.api response must match the app's own published contract
 
     @classmethod
     def seed_data(cls, session):
@@ -40,6 +44,14 @@ class OrdersScenarios:
         response = self.api.post("/orders", json={"customer_id": self._customer_id(), "lines": list(lines)})
         assert response.status_code == 201, response.text
         return response.json()
+
+    def _checkout(self, quantity=2):
+        lines = [{"sku": "tea", "quantity": quantity, "unit_cents": 350}]
+        return self.api.post("/checkout", json={"customer_id": self._customer_id(), "lines": lines})
+
+    def _accept_payments(self):
+        accepted = {"id": "ch_1", "status": "accepted"}
+        return self.stub("payments").when("POST", "/charges", json={"currency": "EUR"}).respond(201, json=accepted)
 
     def test_create_order_stores_row_caches_and_publishes(self):
         order = self._create_order([{"sku": "tea", "quantity": 2, "unit_cents": 350},
@@ -105,3 +117,41 @@ class OrdersScenarios:
         assert self.api.get("/orders/12345").status_code == 404
         duplicate = self.api.post("/customers", json={"email": "ada@example.com", "name": "Ada again"})
         assert duplicate.status_code == 409
+
+    def test_checkout_charges_the_total_and_stores_a_paid_order(self):
+        self._accept_payments()
+        response = self._checkout()
+        assert response.status_code == 201, response.text
+        order = response.json()
+        assert (order["status"], order["total_cents"]) == ("paid", 700)
+        payments = self.stub("payments")
+        payments.assert_called("POST", "/charges", times=1)
+        charge = payments.requests[0].json()
+        assert (charge["customer_id"], charge["amount_cents"]) == (self._customer_id(), 700)
+        assert self.session.get(Order, order["id"]).status == "paid"
+        self.assert_published("order-events", {"type": "order_created", "order_id": order["id"], "status": "paid"})
+
+    def test_a_declined_payment_rejects_the_order_and_publishes_nothing(self):
+        declined = {"status": "declined", "reason": "insufficient_funds"}
+        self.stub("payments").when("POST", "/charges").respond(402, json=declined)
+        response = self._checkout()
+        assert (response.status_code, response.json()["detail"]) == (402, "payment declined: insufficient_funds")
+        assert self.session.scalar(select(func.count()).select_from(Order)) == 0
+        self._assert_next_event_is_a_later_order()
+
+    def test_slow_payments_give_503_and_leave_no_half_written_order(self):
+        # The app waits 1 s for payments (PAYMENTS_TIMEOUT_SECONDS); this answer would come after 1.5 s.
+        self.stub("payments").when("POST", "/charges").respond(201, json={"id": "ch_2"}, delay_ms=1500)
+        response = self._checkout()
+        assert response.status_code == 503 and "no order was stored" in response.json()["detail"]
+        assert self.session.scalar(select(func.count()).select_from(Order)) == 0
+        assert "payments did not answer within 1 s" in self.app_logs()
+        self._assert_next_event_is_a_later_order()
+
+    def _assert_next_event_is_a_later_order(self):
+        """Nothing was published for the failed checkout: the test's first event is the next order's."""
+        self.stub("payments").reset()
+        self._accept_payments()
+        later = self._checkout(quantity=1).json()
+        (first,) = self.consume("order-events")
+        assert (first.value["type"], first.value["order_id"]) == ("order_created", later["id"])

@@ -1,4 +1,6 @@
-"""The orders service's HTTP API (FastAPI): customers, orders, a Redis cache of orders and Kafka events.
+"""The orders service's HTTP API (FastAPI): customers, orders, checkout through a payments API, a Redis cache
+of orders and Kafka events. Every response is declared (models and error statuses), so the OpenAPI document
+the app publishes at ``/openapi.json`` is a contract its tests check every response against.
 
 ``app = create_app()`` reads nothing at import: the database, Redis and Kafka
 clients are created from the environment on first use, once per app, and
@@ -12,8 +14,10 @@ import json
 import logging
 import math
 import threading
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import redis
@@ -28,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from samples.orders.events import OrderEvents
 from samples.orders.models import Customer, Order, OrderLine
+from samples.orders.payments import PaymentDeclined, PaymentsUnavailable, charge
 from samples.orders.settings import Settings
 
 log = logging.getLogger("samples.orders")
@@ -118,6 +123,55 @@ class StatusIn(BaseModel):
     status: Literal["paid", "shipped", "cancelled"]
 
 
+class CustomerOut(BaseModel):
+    id: int
+    email: str
+    name: str
+
+
+class LineOut(BaseModel):
+    sku: str
+    quantity: int
+    unit_cents: int
+
+
+class OrderOut(BaseModel):
+    id: int
+    customer_id: int
+    status: Literal["created", "paid", "shipped", "cancelled"]
+    total_cents: int
+    created_at: datetime
+    lines: list[LineOut]
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut]
+    total: int
+    page: int
+    limit: int
+    pages: int
+
+
+class Health(BaseModel):
+    status: str
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+class InvalidRequestOut(BaseModel):
+    detail: list[dict[str, Any]]
+
+
+INVALID: dict[int | str, dict[str, Any]] = {400: {"model": InvalidRequestOut, "description": "Invalid request"}}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error responses a route declares (besides 400, which every route with input has)."""
+    return {**INVALID, **{status: {"model": ErrorOut} for status in statuses}}
+
+
 def cache_key(order_id: int) -> str:
     return f"order:{order_id}"
 
@@ -143,7 +197,7 @@ def find_order(db: Session, order_id: int, *, for_update: bool = False) -> Order
 router = APIRouter()
 
 
-@router.get("/health")
+@router.get("/health", response_model=Health, responses={503: {"model": Health}})
 def health(db: DB) -> JSONResponse:
     try:
         db.execute(text("SELECT 1"))
@@ -152,7 +206,7 @@ def health(db: DB) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.post("/customers", status_code=201)
+@router.post("/customers", status_code=201, response_model=CustomerOut, responses=errors(409))
 def create_customer(body: CustomerIn, db: DB) -> dict[str, Any]:
     customer = Customer(email=body.email.lower(), name=body.name)
     db.add(customer)
@@ -164,7 +218,7 @@ def create_customer(body: CustomerIn, db: DB) -> dict[str, Any]:
     return {"id": customer.id, "email": customer.email, "name": customer.name}
 
 
-@router.post("/orders", status_code=201)
+@router.post("/orders", status_code=201, response_model=OrderOut, responses=errors(404))
 def create_order(body: OrderIn, db: DB, cache: Cache, events: Events) -> dict[str, Any]:
     if db.get(Customer, body.customer_id) is None:
         raise HTTPException(404, f"no customer {body.customer_id}")
@@ -183,7 +237,35 @@ def create_order(body: OrderIn, db: DB, cache: Cache, events: Events) -> dict[st
     return created
 
 
-@router.get("/orders")
+@router.post("/checkout", status_code=201, response_model=OrderOut, responses=errors(402, 404, 503))
+def checkout(body: OrderIn, request: Request, db: DB, cache: Cache, events: Events) -> dict[str, Any]:
+    """Charge the order's total through the payments API, then store it as paid; nothing is stored otherwise."""
+    if db.get(Customer, body.customer_id) is None:
+        raise HTTPException(404, f"no customer {body.customer_id}")
+    settings: Settings = request.app.state.resources.settings()
+    if settings.payments_url is None:
+        raise HTTPException(503, "checkout needs PAYMENTS_URL in the service's environment")
+    total = sum(line.quantity * line.unit_cents for line in body.lines)
+    try:  # charged first, stored after: a failed or unanswered charge leaves no order behind
+        payment = charge(settings.payments_url, reference=str(uuid.uuid4()), customer_id=body.customer_id,
+                         amount_cents=total, timeout=settings.payments_timeout_seconds)
+    except PaymentDeclined as exc:
+        raise HTTPException(402, f"payment declined: {exc}") from None
+    except PaymentsUnavailable as exc:
+        log.warning("checkout for customer %d: %s", body.customer_id, exc)
+        raise HTTPException(503, f"{exc}; no order was stored, try again") from None
+    order = Order(customer_id=body.customer_id, status="paid", total_cents=total,
+                  lines=[OrderLine(**line.model_dump()) for line in body.lines])
+    db.add(order)
+    db.commit()
+    created = order_json(order)
+    cache.set(cache_key(order.id), json.dumps(created), ex=CACHE_TTL_SECONDS)
+    events.publish("order_created", created)
+    log.info("order %d paid (charge %s): %d cents", order.id, payment.id, total)
+    return created
+
+
+@router.get("/orders", response_model=OrderPage, responses=INVALID)
 def list_orders(
     db: DB, page: Annotated[int, Query(ge=1)] = 1, limit: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> dict[str, Any]:
@@ -193,7 +275,7 @@ def list_orders(
     return {"items": items, "total": total, "page": page, "limit": limit, "pages": math.ceil(total / limit)}
 
 
-@router.get("/orders/{order_id}")
+@router.get("/orders/{order_id}", response_model=OrderOut, responses=errors(404))
 def get_order(order_id: int, response: Response, db: DB, cache: Cache) -> dict[str, Any]:
     cached = cache.get(cache_key(order_id))
     if cached is not None:
@@ -205,7 +287,7 @@ def get_order(order_id: int, response: Response, db: DB, cache: Cache) -> dict[s
     return found
 
 
-@router.patch("/orders/{order_id}")
+@router.patch("/orders/{order_id}", response_model=OrderOut, responses=errors(404, 409))
 def update_order(order_id: int, body: StatusIn, db: DB, cache: Cache, events: Events) -> dict[str, Any]:
     order = find_order(db, order_id, for_update=True)  # locked: two concurrent updates see each other's status
     if body.status not in NEXT_STATUSES[order.status]:
@@ -218,7 +300,7 @@ def update_order(order_id: int, body: StatusIn, db: DB, cache: Cache, events: Ev
     return updated
 
 
-@router.delete("/orders/{order_id}", status_code=204)
+@router.delete("/orders/{order_id}", status_code=204, responses=errors(404))
 def delete_order(order_id: int, db: DB, cache: Cache, events: Events) -> None:
     order = find_order(db, order_id, for_update=True)
     deleted = order_json(order)

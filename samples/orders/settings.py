@@ -16,6 +16,9 @@ class Settings:
     kafka_bootstrap_servers: str
     """``host:port[,host:port...]``"""
     order_events_topic: str = "order-events"
+    payments_url: str | None = None
+    """The payments API (only checkout needs it)."""
+    payments_timeout_seconds: float = 1.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -24,6 +27,8 @@ class Settings:
             redis_url=_required("REDIS_URL"),
             kafka_bootstrap_servers=_required("KAFKA_BOOTSTRAP_SERVERS"),
             order_events_topic=os.environ.get("ORDER_EVENTS_TOPIC") or "order-events",
+            payments_url=os.environ.get("PAYMENTS_URL") or None,
+            payments_timeout_seconds=float(os.environ.get("PAYMENTS_TIMEOUT_SECONDS") or 1.0),
         )
 
 
