@@ -85,7 +85,9 @@ def test_a_server_harness_up_left_running_is_attached_without_asking_it_and_know
     import os
     import re
     import signal
+    import time
 
+    from harness.providers.reaper import process_alive
     from harness.services import redis
     from tests.helpers import run_python
 
@@ -106,6 +108,9 @@ def test_a_server_harness_up_left_running_is_attached_without_asking_it_and_know
         [record] = [json.loads(path.read_text()) for path in Path(up_run(url)).glob("services/*.json")]
         process = json.loads((Path(record["workdir"]) / "process.json").read_text())
         os.kill(process["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while process_alive(process["pid"]) and time.monotonic() < deadline:  # a kill lands a moment later
+            time.sleep(0.01)
         with pytest.raises(ServiceUnavailable) as error:
             ExternalProvider(redis.SERVICE, url, timeout=3).start()
         assert "which `harness up` left running, has stopped (its process is gone)" in str(error.value)
