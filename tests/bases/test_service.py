@@ -248,7 +248,7 @@ def test_unittest_runs_the_orders_sample_and_leaves_no_app(tmp_path):
     result = run_python(["-m", "unittest", "samples.test_orders_unittest"], Path(ROOT),
                         env={**clean_env(), name: value})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Ran 16 tests" in result.stderr
+    assert "Ran 22 tests" in result.stderr
     assert not _processes_with(token, where="environ")
 
 
