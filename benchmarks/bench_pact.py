@@ -87,6 +87,11 @@ def floor(port: int) -> float:
 def main() -> None:
     args = parse_args(__doc__)
     rounds = 3 if args.quick else 15
+    try:
+        import pact  # noqa: F401 - only to say why nothing is measured without it
+    except ImportError:
+        print("  skipped: pact-python is not installed (pip install 'harness[pact]'; Python 3.11 or newer)")
+        return
     server = ThreadingHTTPServer(("127.0.0.1", 0), Users)
     thread = threading.Thread(target=lambda: server.serve_forever(poll_interval=0.05))
     thread.start()

@@ -17,7 +17,7 @@ from _common import leftovers, parse_args
 SCRIPTS = ("bench_plugin_startup.py", "bench_cold_start.py", "bench_class_setup.py", "bench_per_test.py",
            "bench_class_check.py", "bench_cleanup.py", "bench_app_reset.py", "bench_memory.py", "bench_kafka.py",
            "bench_kafka_defaults.py", "bench_redis.py", "bench_security.py", "bench_service.py", "bench_xdist.py",
-           "bench_contracts.py", "bench_http_stub.py")
+           "bench_contracts.py", "bench_http_stub.py", "bench_pact.py")
 
 
 def main() -> int:
