@@ -135,6 +135,14 @@ def assert_nothing_left(result) -> None:
     assert run_dirs_of(result.pid) == []
 
 
+def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Poll ``condition`` until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"still false after {timeout} s: {condition}"
+        time.sleep(0.01)
+
+
 def signals_at_their_defaults() -> None:
     """A child's ``preexec_fn``: SIGINT, SIGTERM and SIGHUP as a runner in a terminal has them.
 

@@ -20,7 +20,7 @@ from harness.data.leases import sweep_leases
 from harness.data.owners import owner_from_marker
 from harness.data.shared_broker import owner_of, sweep_topics
 from harness.services import kafka, postgres, redis
-from tests.helpers import MODELS, clean_env, run_python, signals_at_their_defaults, write
+from tests.helpers import MODELS, clean_env, run_python, signals_at_their_defaults, wait_until, write
 
 SUITE = """
 import pathlib
@@ -88,13 +88,6 @@ def _nothing(state):
     return not any(state.values())
 
 
-def _wait_until(predicate, seconds=10):
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-
-
 def _start_blocked(runner, tmp_path, shared):
     write(tmp_path, "models.py", MODELS)
     write(tmp_path, "test_shared.py", SUITE)
@@ -129,7 +122,7 @@ def test_a_signal_the_runner_unwinds_from_leaves_nothing_on_shared_servers(tmp_p
     held = state_of(process.pid, shared)
     assert held["databases"] and held["leases"] and held["keys"] and held["topics"], held
     _end(process, signum)
-    _wait_until(lambda: _nothing(state_of(process.pid, shared)))
+    wait_until(lambda: _nothing(state_of(process.pid, shared)))
 
 
 @pytest.mark.parametrize("runner", list(RUNNERS))
@@ -142,7 +135,7 @@ def test_what_a_killed_run_left_is_removed_by_the_next_run(tmp_path, shared, run
     (tmp_path / "ready").unlink()
     following = run_python(RUNNERS[runner][1:], tmp_path, env=_shared_env(shared))
     assert following.returncode == 0, following.stdout + following.stderr
-    _wait_until(lambda: _nothing(state_of(killed.pid, shared)))
+    wait_until(lambda: _nothing(state_of(killed.pid, shared)))
     assert _nothing(state_of(following.pid, shared))
 
 
@@ -159,7 +152,7 @@ def test_harness_down_removes_what_a_killed_run_left(tmp_path, shared):
     assert "what finished runs left: database harness_" in down.stdout
     assert "harness: removed from redis at " in down.stdout and "(emptied)" in down.stdout
     assert "harness: removed from kafka at " in down.stdout and "topic or group harness." in down.stdout
-    _wait_until(lambda: _nothing(state_of(killed.pid, shared)))
+    wait_until(lambda: _nothing(state_of(killed.pid, shared)))
 
 
 def test_a_live_runs_state_is_never_swept(tmp_path, shared):
@@ -172,4 +165,4 @@ def test_a_live_runs_state_is_never_swept(tmp_path, shared):
         assert state_of(live.pid, shared) == held
     finally:
         _end(live, signal.SIGTERM)
-    _wait_until(lambda: _nothing(state_of(live.pid, shared)))
+    wait_until(lambda: _nothing(state_of(live.pid, shared)))

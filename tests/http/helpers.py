@@ -24,13 +24,3 @@ def refuses(port):
 
 def thread_names():
     return sorted(thread.name for thread in threading.enumerate())
-
-
-def wait_until(condition, timeout=10.0):
-    """Poll ``condition`` until it is true; fail after ``timeout`` seconds."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"still false after {timeout} s: {condition}"
-        time.sleep(0.01)

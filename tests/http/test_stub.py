@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from harness import ConfigError, HTTPStub, UsageError
-from tests.http.helpers import refuses, thread_names, wait_until
+from tests.helpers import wait_until
+from tests.http.helpers import refuses, thread_names
 
 
 def test_start_returns_the_stub_and_url_names_its_port():

@@ -8,7 +8,8 @@ import pytest
 import requests
 
 from harness import HTTPStub
-from tests.http.helpers import thread_names, wait_until
+from tests.helpers import wait_until
+from tests.http.helpers import thread_names
 
 
 def _port(stub):

@@ -85,11 +85,10 @@ def test_a_server_harness_up_left_running_is_attached_without_asking_it_and_know
     import os
     import re
     import signal
-    import time
 
     from harness.providers.reaper import process_alive
     from harness.services import redis
-    from tests.helpers import run_python
+    from tests.helpers import run_python, wait_until
 
     up = run_python(["-m", "harness.cli", "up", "redis"], tmp_path)
     try:
@@ -108,9 +107,7 @@ def test_a_server_harness_up_left_running_is_attached_without_asking_it_and_know
         [record] = [json.loads(path.read_text()) for path in Path(up_run(url)).glob("services/*.json")]
         process = json.loads((Path(record["workdir"]) / "process.json").read_text())
         os.kill(process["pid"], signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while process_alive(process["pid"]) and time.monotonic() < deadline:  # a kill lands a moment later
-            time.sleep(0.01)
+        wait_until(lambda: not process_alive(process["pid"]))  # a kill lands a moment later
         with pytest.raises(ServiceUnavailable) as error:
             ExternalProvider(redis.SERVICE, url, timeout=3).start()
         assert "which `harness up` left running, has stopped (its process is gone)" in str(error.value)
